@@ -1,0 +1,194 @@
+/**
+ * Agent self-update: releases of the agent itself (the directory `edgefleet flash` builds, packed
+ * as a .tar.gz with a signed release manifest) staged under STATE/releases and switched by
+ * symlinks. A new release starts on probation (`pending`); the launcher (launch.sh, installed once
+ * and never replaced by an update) counts its starts and reverts to `previous` when it keeps
+ * crashing; the running agent confirms it once it has served for a while.
+ *
+ *   STATE/releases/<version>/   one release each
+ *   STATE/releases/current      -> <version>     (absent: the factory release in /opt/edgefleet)
+ *   STATE/releases/previous     -> <version>     (what a revert goes back to)
+ *   STATE/releases/pending      version on probation; `starts` counts its launches
+ *   STATE/releases/failed       versions reverted, one a line; never staged again
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type SignatureFile, verifyManifestSignature } from '@edgefleet/bundle';
+import { EdgefleetError, type TrustedKey } from '@edgefleet/protocol';
+import { z } from 'zod';
+
+const run = promisify(execFile);
+
+export type UpdateErrorCode = 'UPDATE_INVALID' | 'UPDATE_REFUSED';
+
+/** A release that does not verify, or one this device must not take. */
+export class UpdateError extends EdgefleetError {
+  declare readonly code: UpdateErrorCode;
+  constructor(code: UpdateErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+    this.name = 'UpdateError';
+  }
+}
+
+/** The signed description of a release archive (`release-manifest.json`). */
+export const releaseManifest = z
+  .object({
+    format: z.literal('edgefleet-agent-release'),
+    version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/),
+    arch: z.enum(['arm64', 'x64']),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    size_bytes: z.number().int().positive(),
+  })
+  .strict();
+export type ReleaseManifest = z.infer<typeof releaseManifest>;
+
+export interface ReleaseState {
+  current: string | null;
+  previous: string | null;
+  pending: string | null;
+  starts: number;
+  failed: string[];
+}
+
+const link = async (path: string) => readlink(path).catch(() => null);
+const text = async (path: string) => (await readFile(path, 'utf8').catch(() => '')).trim();
+
+/** Where releases live for an agent state directory. */
+export const releasesDirOf = (stateDir: string) => join(stateDir, 'releases');
+
+/** What is installed, on probation and refused. */
+export async function releaseState(releasesDir: string): Promise<ReleaseState> {
+  return {
+    current: await link(join(releasesDir, 'current')),
+    previous: await link(join(releasesDir, 'previous')),
+    pending: (await text(join(releasesDir, 'pending'))) || null,
+    starts: Number(await text(join(releasesDir, 'starts'))) || 0,
+    failed: (await text(join(releasesDir, 'failed'))).split('\n').filter((l) => l.length > 0),
+  };
+}
+
+/** Point `name` at `target` atomically (a new symlink renamed over the old one). */
+async function pointAt(releasesDir: string, name: string, target: string): Promise<void> {
+  const tmp = join(releasesDir, `.${name}.tmp`);
+  await rm(tmp, { force: true });
+  await symlink(target, tmp);
+  await rename(tmp, join(releasesDir, name));
+}
+
+export interface StageOptions {
+  releasesDir: string;
+  archive: Uint8Array;
+  manifestBytes: Uint8Array;
+  signature: SignatureFile | undefined;
+  trustedKeys: readonly TrustedKey[];
+  /** This machine's arch (`process.arch`). */
+  arch?: string;
+}
+
+/**
+ * Verify a release (signature over its manifest, archive digest, arch, not previously failed),
+ * unpack it beside the others and switch `current` to it on probation. The caller then exits so
+ * the service manager restarts the agent into the new release.
+ */
+export async function stageRelease(o: StageOptions): Promise<ReleaseManifest> {
+  await verifyManifestSignature(o.manifestBytes, o.signature, o.trustedKeys).catch((cause: Error) => {
+    throw new UpdateError('UPDATE_INVALID', `release signature: ${cause.message}`, { cause });
+  });
+  const parsed = releaseManifest.safeParse(JSON.parse(new TextDecoder().decode(o.manifestBytes)));
+  if (!parsed.success) throw new UpdateError('UPDATE_INVALID', `release manifest: ${parsed.error.message}`);
+  const m = parsed.data;
+  const digest = createHash('sha256').update(o.archive).digest('hex');
+  if (digest !== m.sha256 || o.archive.byteLength !== m.size_bytes)
+    throw new UpdateError('UPDATE_INVALID', `release archive digest ${digest} does not match the manifest`);
+  const arch = o.arch ?? process.arch;
+  if (m.arch !== arch)
+    throw new UpdateError('UPDATE_REFUSED', `release is for ${m.arch}, this device is ${arch}`);
+  const state = await releaseState(o.releasesDir);
+  if (state.failed.includes(m.version))
+    throw new UpdateError('UPDATE_REFUSED', `release ${m.version} crashed here before and was reverted`);
+  if (state.pending)
+    throw new UpdateError('UPDATE_REFUSED', `release ${state.pending} is still on probation`);
+
+  await mkdir(o.releasesDir, { recursive: true });
+  const partial = join(o.releasesDir, `.${m.version}.partial`);
+  await rm(partial, { recursive: true, force: true });
+  await mkdir(partial, { recursive: true });
+  const archivePath = `${partial}.tar.gz`;
+  await writeFile(archivePath, o.archive);
+  try {
+    // The archive holds one top-level directory (edgefleet-agent-<version>-linux-<arch>/release/…).
+    await run('tar', [
+      '-xzf',
+      archivePath,
+      '-C',
+      partial,
+      '--strip-components=2',
+      '--wildcards',
+      '*/release/*',
+    ]);
+  } catch (cause) {
+    await rm(partial, { recursive: true, force: true });
+    throw new UpdateError('UPDATE_INVALID', 'release archive does not unpack', { cause });
+  } finally {
+    await rm(archivePath, { force: true });
+  }
+  const info = JSON.parse((await text(join(partial, 'release.json'))) || '{}') as {
+    version?: string;
+    arch?: string;
+  };
+  if (info.version !== m.version || info.arch !== m.arch || !existsSync(join(partial, 'bin/node'))) {
+    await rm(partial, { recursive: true, force: true });
+    throw new UpdateError('UPDATE_INVALID', 'release archive content does not match its manifest');
+  }
+  const dir = join(o.releasesDir, m.version);
+  await rm(dir, { recursive: true, force: true });
+  await rename(partial, dir);
+  if (state.current && state.current !== m.version) await pointAt(o.releasesDir, 'previous', state.current);
+  await writeFile(join(o.releasesDir, 'starts'), '0\n');
+  await writeFile(join(o.releasesDir, 'pending'), `${m.version}\n`);
+  await pointAt(o.releasesDir, 'current', m.version);
+  return m;
+}
+
+/** End probation for the running release and prune releases that are neither current nor previous. */
+export async function confirmRelease(releasesDir: string): Promise<string | null> {
+  const state = await releaseState(releasesDir);
+  if (!state.pending) return null;
+  await rm(join(releasesDir, 'pending'), { force: true });
+  await rm(join(releasesDir, 'starts'), { force: true });
+  const keep = new Set([state.current, state.previous, 'current', 'previous', 'pending', 'starts', 'failed']);
+  for (const name of await readdir(releasesDir)) {
+    if (!keep.has(name) && !name.startsWith('.'))
+      await rm(join(releasesDir, name), { recursive: true, force: true });
+  }
+  return state.pending;
+}
+
+/**
+ * Confirm the running release once it has served for `afterMs` and `healthy()` says so (checked
+ * again every `afterMs` until it does). Returns a function that cancels.
+ */
+export function confirmWhenHealthy(o: {
+  releasesDir: string;
+  afterMs: number;
+  healthy: () => Promise<boolean>;
+  onConfirmed?: (version: string) => void;
+}): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const attempt = async () => {
+    if ((await o.healthy().catch(() => false)) === true) {
+      const version = await confirmRelease(o.releasesDir);
+      if (version) o.onConfirmed?.(version);
+      return;
+    }
+    timer = setTimeout(attempt, o.afterMs);
+    timer.unref();
+  };
+  timer = setTimeout(attempt, o.afterMs);
+  timer.unref();
+  return () => clearTimeout(timer);
+}

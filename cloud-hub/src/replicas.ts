@@ -1,0 +1,45 @@
+/**
+ * Replica liveness for scale-out. Each replica renews a `replica:<id>` lease; a lease left to expire
+ * means that replica died. One survivor (whoever takes `adopt:<id>`) then adopts its MQTT session so
+ * the device traffic the broker queued for it is stored now, not when (or if) it comes back.
+ */
+import type { HubContext } from './context.ts';
+
+const HEARTBEAT_MS = 3000;
+/** Long enough to ride out a GC pause or a slow database, short enough to keep the backlog small. */
+const DEAD_AFTER_MS = 15_000;
+
+export function watchReplicas(ctx: HubContext, clientIdOf: (replicaId: string) => string): () => void {
+  const adopt = ctx.broker.adoptSession?.bind(ctx.broker);
+  const { leases } = ctx.store;
+  const self = `replica:${ctx.replicaId}`;
+  let busy = false;
+  const beat = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      await leases.acquire(self, ctx.replicaId, DEAD_AFTER_MS);
+      if (!adopt) return;
+      for (const name of await leases.expired('replica:')) {
+        const dead = name.slice('replica:'.length);
+        if (dead === ctx.replicaId) continue;
+        if (!(await leases.acquire(`adopt:${dead}`, ctx.replicaId, 120_000))) continue;
+        try {
+          const handled = await adopt(clientIdOf(dead));
+          ctx.logger.warn({ replica: dead, handled }, 'adopted the MQTT session of a replica that stopped');
+          await leases.forgetIfExpired(name);
+        } finally {
+          await leases.release(`adopt:${dead}`, ctx.replicaId);
+        }
+      }
+    } catch (error) {
+      ctx.logger.error({ err: error }, 'replica heartbeat failed');
+    } finally {
+      busy = false;
+    }
+  };
+  void beat();
+  const timer = setInterval(() => void beat(), HEARTBEAT_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}

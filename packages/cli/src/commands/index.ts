@@ -1,0 +1,29 @@
+/** Every `edgefleet` command, in the order `edgefleet --help` lists them. */
+import type { Command } from '../command.ts';
+import { agentCommand } from './agent.ts';
+import { convertCommand } from './convert.ts';
+import { demoCommand } from './demo.ts';
+import { deployCommand } from './deploy.ts';
+import { devicesCommand } from './devices.ts';
+import { flashCommand } from './flash.ts';
+import { hubCommand } from './hub.ts';
+import { keysCommand } from './keys.ts';
+import { publishCommand } from './publish.ts';
+import { rolloutsCommand } from './rollouts.ts';
+import { soakCommand } from './soak.ts';
+import { tokenCommand } from './token.ts';
+
+export const commands: Command[] = [
+  hubCommand,
+  agentCommand,
+  tokenCommand,
+  keysCommand,
+  convertCommand,
+  publishCommand,
+  deployCommand,
+  devicesCommand,
+  rolloutsCommand,
+  flashCommand,
+  demoCommand,
+  soakCommand,
+];

@@ -1,0 +1,154 @@
+/**
+ * Builds one agent release directory for an architecture: the agent as a single esbuild bundle
+ * (every pure-JS dependency inside), the native modules for that arch only, and a Node 20 binary.
+ *
+ *   release/
+ *     edgefleet.mjs        the `edgefleet agent` command, bundled
+ *     bin/node             Node for the arch (npm package node-linux-<arch>)
+ *     node_modules/        onnxruntime-node (this arch's binaries), sharp + @img prebuilts
+ *     release.json         versions and arch; read by install.sh and the self-updater
+ */
+import { chmod, copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EDGEFLEET_VERSION } from '@edgefleet/protocol';
+import { FlashError } from './errors.ts';
+import { prepareRuntime, runtimeDir, runtimeReady } from './prepare.mjs';
+
+export type Arch = 'arm64' | 'x64';
+
+/** Packages loaded natively at run time; everything else is bundled. */
+const EXTERNAL = [
+  'onnxruntime-node',
+  'sharp',
+  'tfjs-tflite-node',
+  'coral-tflite-delegate',
+  // ws' optional accelerators: absent is fine, it falls back to JS.
+  'bufferutil',
+  'utf-8-validate',
+];
+
+export interface ReleaseInfo {
+  name: 'edgefleet-agent';
+  version: string;
+  arch: Arch;
+  platform: 'linux';
+  node: string;
+  onnxruntime: string;
+  sharp: string;
+  builtAt: string;
+}
+
+export interface BuildReleaseOptions {
+  arch: Arch;
+  /** The project checkout (has node_modules and the sources). */
+  root: string;
+  /** Where to write the release directory (must not exist or will be replaced). */
+  dir: string;
+  /** Install the arch's runtime from the npm registry when it is missing (default false: fail instead). */
+  prepare?: boolean;
+}
+
+async function pkgVersion(dir: string): Promise<string> {
+  return (JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Copy a package directory, keeping only `include` (top-level names) when given. */
+async function copyPackage(from: string, to: string, include?: string[]): Promise<void> {
+  await mkdir(to, { recursive: true });
+  const names = include ?? (await readdir(from));
+  for (const name of names) {
+    const src = join(from, name);
+    const exists = await stat(src).catch(() => undefined);
+    if (!exists) continue;
+    await cp(src, join(to, name), { recursive: true, dereference: true });
+  }
+}
+
+/** Bundle the agent command: the CLI's own entry point with only the `agent` command listed. */
+async function bundleAgent(root: string, outfile: string): Promise<void> {
+  // A variable specifier keeps the CLI bundle from trying to bundle esbuild itself.
+  const esbuildName = 'esbuild';
+  const esbuild = (await import(esbuildName)) as typeof import('esbuild');
+  const deviceCommands = join(root, 'scripts/flash/device-commands.ts');
+  await esbuild.build({
+    entryPoints: [join(root, 'packages/cli/src/main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: EXTERNAL,
+    legalComments: 'linked',
+    logLevel: 'error',
+    banner: {
+      js: "import { createRequire as __efCreateRequire } from 'node:module'; const require = __efCreateRequire(import.meta.url);",
+    },
+    plugins: [
+      {
+        name: 'edgefleet-device-commands',
+        setup(build) {
+          build.onResolve({ filter: /commands\/index\.ts$/ }, (args) =>
+            args.importer.endsWith(join('packages/cli/src/main.ts')) ? { path: deviceCommands } : undefined,
+          );
+        },
+      },
+    ],
+  });
+}
+
+/** Build the release directory for `arch`; returns what went in. */
+export async function buildRelease(o: BuildReleaseOptions): Promise<ReleaseInfo> {
+  if (!runtimeReady(o.arch, o.root)) {
+    if (!o.prepare)
+      throw new FlashError(
+        'FLASH_RUNTIME_MISSING',
+        `the linux-${o.arch} runtime (Node binary, sharp prebuilts) is not installed: run \`node scripts/flash/prepare.mjs ${o.arch}\` once with access to the npm registry`,
+      );
+    prepareRuntime(o.arch, { quiet: true, root: o.root });
+  }
+  const runtime = join(runtimeDir(o.arch, o.root), 'node_modules');
+  const modules = join(o.root, 'node_modules');
+  await rm(o.dir, { recursive: true, force: true });
+  await mkdir(join(o.dir, 'bin'), { recursive: true });
+  const nm = join(o.dir, 'node_modules');
+
+  await bundleAgent(o.root, join(o.dir, 'edgefleet.mjs'));
+
+  // onnxruntime-node: its JS, and the binaries of this arch only (the package carries every platform).
+  const ort = join(modules, 'onnxruntime-node');
+  await copyPackage(ort, join(nm, 'onnxruntime-node'), [
+    'package.json',
+    'LICENSE',
+    'README.md',
+    'dist',
+    'lib',
+  ]);
+  await cp(join(ort, 'bin/napi-v6/linux', o.arch), join(nm, 'onnxruntime-node/bin/napi-v6/linux', o.arch), {
+    recursive: true,
+  });
+  await copyPackage(join(modules, 'onnxruntime-common'), join(nm, 'onnxruntime-common'));
+  // sharp: platform-neutral JS plus its small deps, and the arch's prebuilt binding and libvips.
+  await copyPackage(join(modules, 'sharp'), join(nm, 'sharp'), ['package.json', 'LICENSE', 'dist', 'lib']);
+  for (const dep of ['@img/colour', 'detect-libc', 'semver'])
+    await copyPackage(join(modules, dep), join(nm, dep));
+  for (const dep of [`@img/sharp-linux-${o.arch}`, `@img/sharp-libvips-linux-${o.arch}`])
+    await copyPackage(join(runtime, dep), join(nm, dep));
+  // Node itself.
+  const nodePkg = join(runtime, `node-linux-${o.arch}`);
+  await copyFile(join(nodePkg, 'bin/node'), join(o.dir, 'bin/node'));
+  await chmod(join(o.dir, 'bin/node'), 0o755);
+  await copyFile(join(nodePkg, 'LICENSE'), join(o.dir, 'bin/NODE-LICENSE')).catch(() => undefined);
+
+  const info: ReleaseInfo = {
+    name: 'edgefleet-agent',
+    version: EDGEFLEET_VERSION,
+    arch: o.arch,
+    platform: 'linux',
+    node: await pkgVersion(nodePkg),
+    onnxruntime: await pkgVersion(ort),
+    sharp: await pkgVersion(join(modules, 'sharp')),
+    builtAt: new Date().toISOString(),
+  };
+  await writeFile(join(o.dir, 'release.json'), `${JSON.stringify(info, null, 2)}\n`);
+  return info;
+}

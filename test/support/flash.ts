@@ -1,0 +1,143 @@
+/**
+ * Helpers for the `edgefleet flash` tests: the per-arch runtime (prepared from the npm registry when
+ * missing, skipping or failing like a missing service), fake root trees to install into, and
+ * processes whose JSON log lines can be awaited.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { prepareRuntime } from '../../scripts/flash/prepare.mjs';
+import { runCli } from './processes.ts';
+import { projectRoot, requireServices, type ServiceCheck, waitFor } from './services.ts';
+
+/** The flash runtime for `arch`, installed from the npm registry if needed. */
+export function flashRuntime(arch: 'arm64' | 'x64'): ServiceCheck {
+  try {
+    prepareRuntime(arch, { quiet: true, root: projectRoot });
+    return { available: true, reason: '' };
+  } catch (error) {
+    const reason = `the linux-${arch} flash runtime could not be installed: ${(error as Error).message}`;
+    if (requireServices) throw new Error(`EDGEFLEET_REQUIRE_SERVICES=1 but ${reason}`);
+    console.warn(`skipping flash tests for ${arch}: ${reason}`);
+    return { available: false, reason };
+  }
+}
+
+export interface Flashed {
+  release: { version: string; arch: string; node: string; onnxruntime: string };
+  packageDir: string;
+  archive: string;
+  archiveBytes: number;
+  releaseManifest: string;
+  bootDir: string;
+  warnings: string[];
+}
+
+/** Run `edgefleet flash --json` and return its result. */
+export async function flashPackage(args: string[]): Promise<Flashed> {
+  const result = await runCli(['flash', '--json', ...args]);
+  if (result.code !== 0) throw new Error(`edgefleet flash exited ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as Flashed;
+}
+
+/** A directory laid out like a system root, with this machine's account files to add users to. */
+export async function fakeRoot(dir: string): Promise<string> {
+  await mkdir(join(dir, 'etc'), { recursive: true });
+  for (const f of ['passwd', 'group', 'shadow', 'gshadow'])
+    await copyFile(join('/etc', f), join(dir, 'etc', f));
+  return dir;
+}
+
+export interface Exec {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a program to completion. */
+export function exec(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Exec> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `systemd-analyze verify` of the unit installed in `root`, with `root`'s /opt/edgefleet mounted at /opt/edgefleet in a private mount namespace. */
+export function verifyUnit(root: string): Promise<Exec> {
+  const unit = join(root, 'etc/systemd/system/edgefleet-agent.service');
+  return exec('unshare', [
+    '--mount',
+    'sh',
+    '-c',
+    `mount -t tmpfs none /opt && mkdir /opt/edgefleet && mount --bind "${root}/opt/edgefleet" /opt/edgefleet && systemd-analyze verify "${unit}"`,
+  ]);
+}
+
+/** The machine an ELF binary is for, from its header. */
+export async function elfMachine(path: string): Promise<'x64' | 'arm64' | 'other'> {
+  const head = (await readFile(path)).subarray(0, 20);
+  const machine = head.readUInt16LE(18);
+  return machine === 0x3e ? 'x64' : machine === 0xb7 ? 'arm64' : 'other';
+}
+
+export interface LoggedProc {
+  child: ChildProcess;
+  output: string[];
+  waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  exited: Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+/** Start a long-running process and keep its output; JSON log lines can be awaited by `msg`. */
+export function startLogged(cmd: string, args: string[], env: Record<string, string> = {}): LoggedProc {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const onData = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) output.push(line);
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output,
+    exited,
+    async waitForLog(msg, timeoutMs = 120_000) {
+      let found: Record<string, unknown> | undefined;
+      await waitFor(
+        () => {
+          if (child.exitCode !== null)
+            throw new Error(`exited (${child.exitCode}) before "${msg}":\n${output.slice(-30).join('\n')}`);
+          for (const line of output) {
+            if (!line.startsWith('{')) continue;
+            try {
+              const parsed = JSON.parse(line) as Record<string, unknown>;
+              if (parsed.msg === msg) found = parsed;
+            } catch {
+              // not a log line
+            }
+          }
+          return found !== undefined;
+        },
+        `log "${msg}"`,
+        timeoutMs,
+        200,
+      );
+      return found as Record<string, unknown>;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
