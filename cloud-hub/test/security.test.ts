@@ -75,7 +75,8 @@ describe('role checks on every route', () => {
     const allowed: Record<string, string[]> = {
       viewer: ['read', 'read-or-device'],
       operator: ['read', 'read-or-device', 'write'],
-      device: ['read-or-device'],
+      // `device` routes also check the path is the caller's own id: for `x` that is a 403 too.
+      device: ['read-or-device', 'device'],
     };
     for (const r of await routes()) {
       if (r.permission === 'public' || r.path === '/api/v1/live') continue;

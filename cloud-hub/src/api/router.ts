@@ -21,6 +21,11 @@ export interface RouteSpec<B extends z.ZodType | undefined = undefined> {
   body?: B;
   /** Set for routes whose body is raw bytes (uploads). */
   rawBody?: string;
+  /**
+   * A device's own route: the path parameter that must equal the calling device's id (403
+   * otherwise), checked before the body is read.
+   */
+  ownDeviceParam?: string;
 }
 
 export type HubEnv = { Variables: { principal: Principal | undefined } };
@@ -39,6 +44,16 @@ function checkAccess(access: Access, principal: Principal | undefined): void {
   throw new HubError(
     'FORBIDDEN',
     `this needs the "${access}" permission, which a ${principal.role} token does not have`,
+  );
+}
+
+function checkOwnDevice(principal: Principal | undefined, deviceId: string | undefined): void {
+  if (principal?.kind === 'device' && principal.deviceId === deviceId) return;
+  throw new HubError(
+    'FORBIDDEN',
+    principal?.kind === 'device'
+      ? `device ${principal.deviceId} may only report for itself, not for ${deviceId}`
+      : 'only the device itself may use this route (its bearer secret)',
   );
 }
 
@@ -73,6 +88,7 @@ export function createApiRouter() {
       app.on(spec.method.toUpperCase(), spec.path, async (c) => {
         const principal = c.get('principal');
         checkAccess(spec.access, principal);
+        if (spec.ownDeviceParam) checkOwnDevice(principal, c.req.param(spec.ownDeviceParam));
         const body = spec.body ? await readJsonBody(c, spec.body) : undefined;
         return handler(c, { body: body as never, principal });
       });
@@ -121,6 +137,7 @@ export function openApiDocument(
       parameters: params,
       security: spec.access === 'public' ? [] : [{ bearer: [] }],
       'x-edgefleet-permission': spec.access,
+      ...(spec.ownDeviceParam ? { 'x-edgefleet-own-device': spec.ownDeviceParam } : {}),
       responses: { default: { description: 'JSON; errors are {error:{code,message,field?}}' } },
     };
     if (spec.body)

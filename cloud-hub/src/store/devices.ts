@@ -136,6 +136,10 @@ export function devicesRepo(db: Kysely<Database>, dialect: Dialect) {
         .where('id', '=', id)
         .execute();
     },
+    /** A sign of life without a state change (a browser's stats POST). */
+    async touch(id: string, at: string): Promise<void> {
+      await db.updateTable('devices').set({ last_seen_at: at }).where('id', '=', id).execute();
+    },
     async setReported(id: string, reported: ReportedState): Promise<void> {
       await db
         .updateTable('devices')

@@ -1,15 +1,17 @@
 /**
- * Browsers in the fleet (proposed for the hub; used by packages/web). A browser cannot hold an
- * MQTT session across page loads, so it enrolls and reports over HTTP with the same payloads an
- * agent publishes over MQTT:
+ * Browsers in the fleet (served by the hub, cloud-hub/src/api/enroll-routes.ts and
+ * browser-routes.ts; used by packages/web). A browser cannot hold an MQTT session across page
+ * loads, so it enrolls and reports over HTTP with the same payloads an agent publishes over MQTT:
  *
- * - `POST /api/v1/browser/enroll` (public, rate-limited like /enroll): body `browserEnrollRequest`,
- *   201 `browserEnrollResponse`. The token is an enrollment token (or, if the hub allows it, an API
- *   token of a role that may read models, so `load({hub, model, token})` needs one token only).
- * - `POST /api/v1/devices/{id}/stats` (device bearer = the secret): body `statsMessage` (as on
- *   MQTT `devices/{id}/stats`; seq dedupes), 200 `statsIngestResponse`.
- * - `PUT /api/v1/devices/{id}/reported` (device bearer): body `reportedState` (as on MQTT
- *   `devices/{id}/reported`): what the browser runs, and which runtimes it has and why not.
+ * - `POST /api/v1/browser/enroll` (public, rate-limited together with /enroll): body
+ *   `browserEnrollRequest`, 201 `browserEnrollResponse`. The token is an enrollment token; an API
+ *   token is refused with 403 (pass it as `load({token})` and the enrollment token as
+ *   `report.enrollToken`).
+ * - `POST /api/v1/devices/{id}/stats` (device bearer = the secret; only for its own id, else 403):
+ *   body `statsMessage` (as on MQTT `devices/{id}/stats`; seq dedupes), 200 `statsIngestResponse`.
+ * - `PUT /api/v1/devices/{id}/reported` (device bearer, own id only): body `reportedState` (as on
+ *   MQTT `devices/{id}/reported`): what the browser runs, and which runtimes it has and why not.
+ *   200 `{ok: true}`; the device shows as online.
  */
 import { z } from 'zod';
 import { deviceFacts, trustedKey } from './api.ts';
