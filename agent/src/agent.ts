@@ -11,6 +11,7 @@ import pino, { type Logger } from 'pino';
 import { ChunkReceiver } from './chunk-receiver.ts';
 import { type Credentials, loadCredentials, saveCredentials } from './credentials.ts';
 import { detectProfile, gatherFacts } from './detect.ts';
+import { DriftStatsCollector, REFERENCE_PROFILE_FILE } from './drift-stats.ts';
 import { AgentError } from './errors.ts';
 import { httpFetch } from './http.ts';
 import { type DownloadProgress, enroll, HubApi } from './hub-api.ts';
@@ -23,6 +24,7 @@ import { ProbationGuard } from './probation.ts';
 import { Reconciler } from './reconciler.ts';
 import { BackendRegistry, type InferenceBackend } from './runtime/backend.ts';
 import { onnxBackend } from './runtime/onnx.ts';
+import { edgeTpuBackend, tfliteBackend } from './runtime/tflite.ts';
 import { ShadowRunner } from './shadow.ts';
 import { ModelStore } from './state/model-store.ts';
 import { Outbox } from './state/outbox.ts';
@@ -50,6 +52,10 @@ export interface AgentOptions {
    */
   artifactTransport?: 'auto' | 'http' | 'mqtt';
   telemetryIntervalMs?: number;
+  /** Drift statistics window (default 60 s; the hub's desired state may set it). */
+  statsWindowMs?: number;
+  /** …or this many predictions, whichever comes first (default 5,000). */
+  statsWindowCount?: number;
   probationMs?: number;
   outboxMaxBytes?: number;
   /** Extra backends (e.g. TFLite) and observers (e.g. drift statistics). */
@@ -68,6 +74,8 @@ export interface RunningAgent {
   outbox: Outbox;
   /** Take and queue one telemetry sample now. */
   sampleTelemetry(): Promise<void>;
+  /** Close the open drift-statistics windows now and queue them. */
+  flushStats(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -104,6 +112,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
   const registry = new BackendRegistry();
   registry.register(onnxBackend());
+  // TFLite beside onnxruntime: the Edge TPU first, its CPU twin when the accelerator is missing.
+  registry.register(edgeTpuBackend());
+  registry.register(tfliteBackend());
   for (const backend of options.backends ?? []) registry.register(backend);
   const metrics = new InferenceMetrics();
   const models = new LoadedModels(metrics, logger);
@@ -113,6 +124,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     maxBytes: options.outboxMaxBytes ?? 50 * 1024 * 1024,
   });
   const sequence = await SequenceCounter.open(dataDir);
+  const driftStats = new DriftStatsCollector({
+    logger,
+    ...(options.statsWindowMs ? { windowMs: options.statsWindowMs } : {}),
+    ...(options.statsWindowCount ? { maxCount: options.statsWindowCount } : {}),
+    profilePath: (m) => store.versionPath(m.slot, m.entry, REFERENCE_PROFILE_FILE),
+    emit: async (window) => {
+      const seq = await sequence.next('stats');
+      await outbox.append(topics.stats(deviceId), encodeMessage({ windows: [{ seq, ...window }] }));
+      void link?.drain();
+    },
+  });
+  models.addObserver(driftStats);
   const caPem = options.caFile ? await readFile(options.caFile, 'utf8') : credentials.caPem;
   const hub = new HubApi(credentials.hub, credentials.secret, httpFetch(caPem));
   let link: DeviceLink | undefined;
@@ -240,6 +263,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     ];
     for (const s of await registry.status())
       if (!s.available && s.reason) notes.push(`${s.name}: ${s.reason}`);
+    for (const m of models.list())
+      if (m.session.fallback)
+        notes.push(
+          `${m.slot}: runs ${m.session.fallback.to} instead of ${m.session.fallback.from} (${m.session.fallback.reason})`,
+        );
     const invalid = (link?.invalidMessages ?? 0) - invalidReported;
     if (invalid > 0) notes.push(`${invalid} invalid MQTT messages ignored since the last sample`);
     invalidReported += invalid;
@@ -265,6 +293,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     onDesired: (desired) => {
       if (desired.config.telemetryIntervalMs && desired.config.telemetryIntervalMs !== intervalMs)
         scheduleTelemetry(desired.config.telemetryIntervalMs);
+      if (desired.config.statsWindowMs) driftStats.setWindowMs(desired.config.statsWindowMs);
       reconciler.apply(desired);
     },
     onCommand: async (name) => {
@@ -277,6 +306,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       if (name === 'telemetry') {
         await sampleTelemetry();
         return { sampled: true };
+      }
+      if (name === 'stats') {
+        await driftStats.flush();
+        return { flushed: true };
       }
       throw new AgentError('BAD_INPUT', `unknown command "${name}"`);
     },
@@ -295,6 +328,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     }, ms);
   };
   scheduleTelemetry(intervalMs);
+  driftStats.start();
   // The first sample right away (fresh health in the fleet view), without holding up start-up.
   sampleTelemetry().catch((error: unknown) => logger.warn({ err: error }, 'first telemetry sample failed'));
   logger.info(
@@ -312,12 +346,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     reconciler,
     outbox,
     sampleTelemetry,
+    flushStats: () => driftStats.flush(),
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(telemetryTimer);
       clearTimeout(reportTimer);
       await Promise.allSettled([...samplesInFlight]);
+      await driftStats.stop(); // open statistics windows go into the outbox, and out below
       guard?.stop();
       reconciler.stop();
       chunks.stop();

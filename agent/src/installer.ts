@@ -3,6 +3,7 @@
  * manifest, fetch the artifact (resumable), stage it in its own directory, load it and pass the
  * bundle's smoke test. Used for the active model and for shadow candidates alike.
  */
+
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -19,6 +20,7 @@ import {
 } from '@edgefleet/bundle';
 import type { DeploymentStateName, DesiredModel, TrustedKey } from '@edgefleet/protocol';
 import type { Logger } from 'pino';
+import { REFERENCE_PROFILE_FILE } from './drift-stats.ts';
 import { AgentError } from './errors.ts';
 import type { DownloadProgress, HubApi } from './hub-api.ts';
 import type { BackendRegistry, ModelSession } from './runtime/backend.ts';
@@ -103,18 +105,21 @@ export async function prepareModel(
   await deps.fetchBlob(artifact.sha256, part, artifact.size_bytes, (progress) =>
     o.step('downloading', { progress }),
   );
-  let smokeBytes: Uint8Array | undefined;
-  if (manifest.smokeTest) {
-    const smokePart = join(downloads, `${manifest.smokeTest.sha256}.part`);
-    await deps.fetchBlob(
-      manifest.smokeTest.sha256,
-      smokePart,
-      manifest.smokeTest.size_bytes,
-      () => undefined,
-    );
-    smokeBytes = await readFile(smokePart);
-    await rm(smokePart, { force: true });
-  }
+  // Companion files named by the signed manifest, verified by sha256 like the artifact.
+  const fetchCompanion = async (ref: { sha256: string; size_bytes: number } | undefined) => {
+    if (!ref) return undefined;
+    const companionPart = join(downloads, `${ref.sha256}.part`);
+    await deps.fetchBlob(ref.sha256, companionPart, ref.size_bytes, () => undefined);
+    const bytes = await readFile(companionPart);
+    await rm(companionPart, { force: true });
+    return bytes;
+  };
+  const smokeBytes = await fetchCompanion(manifest.smokeTest);
+  const profileBytes = await fetchCompanion(manifest.referenceProfile);
+  // An Edge TPU model brings its CPU twin: without the delegate, the twin is what runs.
+  const twin =
+    artifact.target === 'edgetpu' ? manifest.artifacts.find((a) => a.file === artifact.fallback) : undefined;
+  const twinBytes = await fetchCompanion(twin);
   o.step('verifying');
   const smoke = smokeBytes
     ? smokeTestFile.parse(JSON.parse(new TextDecoder().decode(smokeBytes)))
@@ -128,6 +133,8 @@ export async function prepareModel(
     { name: 'manifest.json', data: manifestBytes },
     { name: 'signature.json', data: JSON.stringify(signature) },
     ...(smokeBytes ? [{ name: 'smoke-test.json', data: smokeBytes }] : []),
+    ...(profileBytes ? [{ name: REFERENCE_PROFILE_FILE, data: profileBytes }] : []),
+    ...(twin && twinBytes ? [{ name: twin.file.split('/').at(-1) as string, data: twinBytes }] : []),
   ]);
   o.step('staged');
 
@@ -144,7 +151,7 @@ export async function prepareModel(
   if (smoke) {
     o.step('smoke-testing');
     try {
-      const agreement = await runSmokeTest(session, smoke, artifact.file);
+      const agreement = await runSmokeTest(session, smoke, session.fallback?.to ?? artifact.file);
       logger.info({ slot, version: want.version, ...agreement }, 'smoke test passed');
     } catch (error) {
       await session.close().catch(() => undefined);

@@ -2,7 +2,9 @@
 import { EDGEFLEET_VERSION, EdgefleetError, ValidationError } from '@edgefleet/protocol';
 import { Hono } from 'hono';
 import { artifactRoutes } from './api/artifact-routes.ts';
+import { browserDeviceRoutes } from './api/browser-routes.ts';
 import { deviceRoutes } from './api/device-routes.ts';
+import { driftRoutes } from './api/drift-routes.ts';
 import { enrollRoutes } from './api/enroll-routes.ts';
 import { keyRoutes } from './api/key-routes.ts';
 import { liveRoutes } from './api/live-routes.ts';
@@ -14,6 +16,7 @@ import { resolvePrincipal } from './auth/principal.ts';
 import type { HubContext } from './context.ts';
 import { dashboardDir, serveDirectory } from './dashboard-assets.ts';
 import { httpStatusFor } from './errors.ts';
+import { serveSdk } from './sdk-assets.ts';
 
 export function createApp(ctx: HubContext): Hono<HubEnv> {
   const app = new Hono<HubEnv>();
@@ -69,8 +72,10 @@ export function createApp(ctx: HubContext): Hono<HubEnv> {
   tokenRoutes(api, ctx);
   keyRoutes(api, ctx);
   modelRoutes(api, ctx);
+  driftRoutes(api, ctx);
   artifactRoutes(api, ctx);
   deviceRoutes(api, ctx);
+  browserDeviceRoutes(api, ctx);
   rolloutRoutes(api, ctx);
   liveRoutes(api, ctx);
   app.route('/api/v1', api.app);
@@ -78,6 +83,7 @@ export function createApp(ctx: HubContext): Hono<HubEnv> {
   app.all('/api/*', (c) =>
     c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
   );
+  serveSdk(app);
   // The dashboard is a single page app: unknown paths outside /api fall back to its index.html.
   serveDirectory(app as never, '/', dashboardDir(), { fallback: 'index.html' });
   return app;

@@ -15,6 +15,7 @@ import { createEmbeddedBroker } from './broker/embedded.ts';
 import { createExternalBroker } from './broker/external.ts';
 import type { BrokerAuthenticator, BrokerLink } from './broker/link.ts';
 import type { HubContext } from './context.ts';
+import { createDriftMonitor } from './drift/monitor.ts';
 import { createChunkStreamer } from './ingest/chunk-streamer.ts';
 import { createCommandReplies } from './ingest/commands.ts';
 import { createDeviceMessageHandler } from './ingest/device-messages.ts';
@@ -26,6 +27,7 @@ import { republishAllDesired } from './rollouts/desired.ts';
 import { tickRollouts } from './rollouts/engine.ts';
 import { type AdminTokenResult, brokerBridgeSecret, ensureAdminToken, hubSigningKey } from './setup.ts';
 import { openStore, type Store } from './store/store.ts';
+import { createWebhookSender } from './webhooks.ts';
 
 export interface HubOptions {
   /** HTTP port (0 picks a free one). */
@@ -57,6 +59,11 @@ export interface HubOptions {
   maxUploadBytes?: number;
   /** How often periodic work (rollout timeouts) runs. */
   tickMs?: number;
+  /** How often drift is evaluated for versions receiving statistics (default 30 s). */
+  driftIntervalMs?: number;
+  /** Alert webhooks (drift status changes), and the HMAC secret that signs their bodies. */
+  webhooks?: string[];
+  webhookSecret?: string;
   logger?: Logger;
   /** Name of this replica in leases and logs. */
   replicaId?: string;
@@ -150,6 +157,18 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
         return [{ keyId: signingKey.keyId, publicKey: signingKey.publicKey }, ...(await store.keys.active())];
       },
     };
+    const webhooks = createWebhookSender({
+      urls: options.webhooks ?? [],
+      ...(options.webhookSecret ? { secret: options.webhookSecret } : {}),
+      logger,
+    });
+    cleanups.unshift(async () => webhooks.stop());
+    const drift = createDriftMonitor(ctx, {
+      webhooks,
+      ...(options.driftIntervalMs ? { intervalMs: options.driftIntervalMs } : {}),
+    });
+    ctx.driftStatus = drift.status;
+    cleanups.unshift(async () => drift.stop());
     const chunks = createChunkStreamer(ctx);
     cleanups.unshift(async () => chunks.stop());
     const handler = createDeviceMessageHandler(ctx, createCommandReplies(), chunks);

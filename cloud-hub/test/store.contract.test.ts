@@ -251,6 +251,50 @@ for (const driver of drivers) {
       expect([a, b]).toEqual(['first', 'first']);
     });
 
+    it('overwrites a setting with set', async () => {
+      await store.settings.set('drift-status:m@1.0.0', 'ok');
+      await store.settings.set('drift-status:m@1.0.0', 'drift');
+      expect(await store.settings.get('drift-status:m@1.0.0')).toBe('drift');
+    });
+
+    it("reads a version's recent statistics windows newest first, and which versions have any", async () => {
+      const envelope = (seq: number, version: string, minute: number) => ({
+        seq,
+        model: 'stats-m',
+        version,
+        start: new Date(Date.UTC(2030, 0, 1, 0, minute - 1)).toISOString(),
+        end: new Date(Date.UTC(2030, 0, 1, 0, minute)).toISOString(),
+        window: { n: seq },
+      });
+      await store.devices.insert({
+        id: 'stats-dev',
+        name: 'stats-dev',
+        tags: [],
+        profile: null,
+        facts,
+        secretHash: 'h-stats',
+      });
+      expect(
+        await store.stats.insert([
+          { deviceId: 'stats-dev', window: envelope(1, '1.0.0', 1) },
+          { deviceId: 'stats-dev', window: envelope(2, '1.0.0', 2) },
+          { deviceId: 'stats-dev', window: envelope(3, '2.0.0', 3) },
+          { deviceId: 'stats-dev', window: envelope(2, '1.0.0', 2) },
+        ]),
+      ).toBe(3);
+      const since = new Date(Date.UTC(2030, 0, 1, 0, 1, 30)).toISOString();
+      expect(await store.stats.recent('stats-m', '1.0.0', since)).toEqual([
+        { deviceId: 'stats-dev', end: envelope(2, '1.0.0', 2).end, window: { n: 2 } },
+      ]);
+      expect(
+        (await store.stats.recent('stats-m', '1.0.0', '2000-01-01T00:00:00.000Z')).map((w) => w.window),
+      ).toEqual([{ n: 2 }, { n: 1 }]);
+      expect(await store.stats.activeVersions(since)).toEqual([
+        { model: 'stats-m', version: '1.0.0' },
+        { model: 'stats-m', version: '2.0.0' },
+      ]);
+    });
+
     it('gives a lease to one holder at a time, until it expires or is released', async () => {
       const t0 = new Date('2030-01-01T00:00:00Z');
       const later = (ms: number) => new Date(t0.getTime() + ms);

@@ -15,6 +15,7 @@ export {
   type ConversionReport,
   type ConvertOptions,
   DEFAULT_TOLERANCES,
+  type EdgeTpuReport,
   type Precision,
   type QuantizeMode,
   type Tolerance,
@@ -30,6 +31,24 @@ export { type NpyArray, npySamples, parseNpy } from './data/npy.ts';
 export { type ReadSamplesOptions, readSamples } from './data/read.ts';
 export { parseCsvRows, parseJsonRows } from './data/rows.ts';
 export { type Sample, type SampleSet, splitSamples, syntheticSamples } from './data/samples.ts';
+export {
+  type CompileResult,
+  type CompilerLog,
+  compileForEdgeTpu,
+  findEdgeTpuCompiler,
+  parseCompilerLog,
+} from './edgetpu/compiler.ts';
+export type { EdgeTpuExecutable, EdgeTpuLayer, EdgeTpuPackage } from './edgetpu/darwinn.ts';
+export { EDGETPU_CACHE_BYTES, type EdgeTpuInspection, inspectEdgeTpu } from './edgetpu/inspect.ts';
+export {
+  DEFAULT_EDGETPU_RUNTIME,
+  describeLint,
+  type EdgeTpuLint,
+  type EdgeTpuOpLint,
+  lintEdgeTpu,
+} from './edgetpu/lint.ts';
+// Registers the `edgetpu` conversion target (convert --target edgetpu, and part of --target all).
+export { buildEdgeTpuTarget } from './edgetpu/target.ts';
 export { ConverterError } from './errors.ts';
 export {
   buildModel,
@@ -39,6 +58,7 @@ export {
   type NodeSpec,
   seededRandom,
 } from './onnx/builder.ts';
+export { buildCnnClassifier, CNN_CLASSES, CNN_SIZE, cnnSamples } from './onnx/cnn.ts';
 export { hasExternalData, inlineExternalData, loadOnnxFile } from './onnx/external.ts';
 export { parseOnnx, serializeOnnx } from './onnx/io.ts';
 export { cloneModel, normalizeForQuantization } from './onnx/normalize.ts';
@@ -53,6 +73,12 @@ export {
   REFERENCE_PROFILE_FILE,
   SMOKE_TEST_FILE,
 } from './package/onnx-bundle.ts';
+export {
+  EDGETPU_FILE,
+  type PackageTfliteOptions,
+  packageTflite,
+  TFLITE_FILE,
+} from './package/tflite-bundle.ts';
 export { convertToFp16, FP16_BLOCKED_OPS } from './passes/fp16.ts';
 export { type CalibrationMethod, calibrate, exposeTensors, type Ranges } from './quant/calibrate.ts';
 export { computeScaleZp, type QuantParams, qRange, quantizeWeight, roundHalfEven } from './quant/params.ts';

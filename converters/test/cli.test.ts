@@ -106,6 +106,7 @@ describe('edgefleet convert', () => {
       'cpu/model-int8.onnx',
       'cpu/model.onnx',
       'webgpu/model-fp16.onnx',
+      'edgetpu/model_int8.tflite', // `all` includes the Edge TPU target (its CPU twin here)
     ]);
   });
 
@@ -195,6 +196,6 @@ describe('edgefleet convert', () => {
       env,
     );
     expect(flag.code).toBe(2);
-    expect(flag.stderr).toMatch(/--target must be one of cpu, webgpu, all/);
+    expect(flag.stderr).toMatch(/--target must be one of cpu, webgpu, edgetpu, all/);
   });
 });

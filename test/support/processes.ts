@@ -109,6 +109,7 @@ export async function spawnHub(options: {
   dataDir: string;
   args?: string[];
   adminToken?: string;
+  env?: Record<string, string>;
 }): Promise<HubProc> {
   const adminToken = options.adminToken ?? `efa_e2e_${Math.random().toString(36).slice(2)}`;
   const proc = spawnCli(
@@ -124,7 +125,7 @@ export async function spawnHub(options: {
       options.dataDir,
       ...(options.args ?? []),
     ],
-    { EDGEFLEET_ADMIN_TOKEN: adminToken },
+    { ...options.env, EDGEFLEET_ADMIN_TOKEN: adminToken },
   );
   const ready = await proc.waitForLog('hub ready');
   const listening = proc.output

@@ -81,12 +81,20 @@ export class LoadedModels {
     const old = this.models.get(model.slot);
     this.models.set(model.slot, model);
     if (old && old.session !== model.session) this.retire(old);
+    for (const observer of this.observers) {
+      Promise.resolve(observer.activated?.(model)).catch((error: unknown) =>
+        this.logger.warn({ err: error, slot: model.slot }, 'inference observer failed on activation'),
+      );
+    }
   }
 
   remove(slot: string): void {
     const old = this.models.get(slot);
     this.models.delete(slot);
-    if (old) this.retire(old);
+    if (old) {
+      this.retire(old);
+      for (const observer of this.observers) observer.removed?.(old.entry.name);
+    }
   }
 
   private retire(model: LoadedModel): void {

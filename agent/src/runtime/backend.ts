@@ -3,6 +3,8 @@
  * backend registry does): the agent picks the best available backend that can run an artifact and
  * falls back to the next one when loading fails, recording why.
  */
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { ArtifactEntry, BundleManifest, PlainTensor, TensorSpec } from '@edgefleet/bundle';
 
 export interface ModelSession {
@@ -12,6 +14,11 @@ export interface ModelSession {
   readonly outputs: TensorSpec[];
   run(feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>>;
   close(): Promise<void>;
+  /**
+   * Set when the artifact asked for could not run and its `fallback` (e.g. the CPU twin of an
+   * `_edgetpu.tflite`) runs instead: which file runs, and why (e.g. "accelerator missing: …").
+   */
+  fallback?: { from: string; to: string; reason: string };
 }
 
 export interface InferenceBackend {
@@ -54,8 +61,34 @@ export class BackendRegistry {
     return this.statuses;
   }
 
-  /** Load with the best backend that can; throws with every backend's reason when none can. */
+  /**
+   * Load with the best backend that can; when none can and the artifact names a fallback that is on
+   * disk beside it (the Edge TPU model's CPU twin), load that and record why. Throws with every
+   * backend's reason when nothing loads.
+   */
   async load(path: string, artifact: ArtifactEntry, manifest: BundleManifest): Promise<ModelSession> {
+    try {
+      return await this.loadOne(path, artifact, manifest);
+    } catch (error) {
+      const twin = manifest.artifacts.find((a) => a.file === artifact.fallback && a.file !== artifact.file);
+      if (!twin) throw error;
+      const twinPath = join(dirname(path), basename(twin.file));
+      const reason = (error as Error).message;
+      if (!existsSync(twinPath))
+        throw Object.assign(new Error(`${reason}; its fallback ${twin.file} is not on the device`), {
+          backendReasons: (error as { backendReasons?: string[] }).backendReasons ?? [],
+        });
+      const session = await this.loadOne(twinPath, twin, manifest);
+      session.fallback = { from: artifact.file, to: twin.file, reason };
+      return session;
+    }
+  }
+
+  private async loadOne(
+    path: string,
+    artifact: ArtifactEntry,
+    manifest: BundleManifest,
+  ): Promise<ModelSession> {
     const statuses = await this.status();
     const reasons: string[] = [];
     for (const backend of this.backends) {

@@ -8,6 +8,13 @@ export function settingsRepo(db: Kysely<Database>) {
       const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
       return row?.value;
     },
+    async set(key: string, value: string): Promise<void> {
+      await db
+        .insertInto('settings')
+        .values({ key, value })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+        .execute();
+    },
     /** Store `value` unless the key exists; returns whichever value won (first writer wins across replicas). */
     async getOrCreate(key: string, create: () => Promise<string> | string): Promise<string> {
       const existing = await this.get(key);

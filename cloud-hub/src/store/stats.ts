@@ -32,6 +32,34 @@ export function statsRepo(db: Kysely<Database>) {
       }
       return inserted;
     },
+    /** A version's windows that ended after `since`, newest first (what drift evaluation reads). */
+    async recent(model: string, version: string, since: string, limit = 50_000) {
+      const rows = await db
+        .selectFrom('stats_windows')
+        .select(['device_id', 'end_ts', 'window'])
+        .where('model', '=', model)
+        .where('version', '=', version)
+        .where('end_ts', '>', since)
+        .orderBy('end_ts', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map((r) => ({
+        deviceId: r.device_id,
+        end: r.end_ts,
+        window: fromJson<unknown>(r.window, null),
+      }));
+    },
+    /** Model versions that received windows after `since`. */
+    async activeVersions(since: string): Promise<{ model: string; version: string }[]> {
+      return db
+        .selectFrom('stats_windows')
+        .select(['model', 'version'])
+        .where('end_ts', '>', since)
+        .groupBy(['model', 'version'])
+        .orderBy('model')
+        .orderBy('version')
+        .execute();
+    },
     async list(model: string, version: string, options: { since?: string; deviceId?: string } = {}) {
       let q = db
         .selectFrom('stats_windows')

@@ -29,7 +29,8 @@ export const DEFAULT_TOLERANCES: Record<Precision, Tolerance> = {
 };
 
 export interface RuntimeResult {
-  runtime: 'onnxruntime-node' | 'onnxruntime-web-wasm';
+  /** 'tflite': the TFLite interpreter (tfjs-tflite-node), for TFLite artifacts. */
+  runtime: 'onnxruntime-node' | 'onnxruntime-web-wasm' | 'tflite';
   ok: boolean;
   error?: string;
   worst?: {
@@ -68,6 +69,29 @@ export interface ArtifactReport {
   tolerance: Tolerance;
   notes: string[];
   warnings: string[];
+  /** Edge TPU artifacts: the lint result and what became of compilation (converters/src/edgetpu). */
+  edgetpu?: EdgeTpuReport;
+}
+
+export interface EdgeTpuReport {
+  /** "9 of 9 ops on the Edge TPU". */
+  summary: string;
+  mappedOps: number;
+  totalOps: number;
+  firstCpuOp?: { index: number; op: string; issues: string[] };
+  /** Lowest Edge TPU runtime the mapped ops need. */
+  minRuntime: number;
+  /** pending: no edgetpu_compiler here, the CPU twin is packaged; compiled; failed (twin packaged). */
+  compilation: 'pending' | 'compiled' | 'failed';
+  compilationMessage: string;
+  compiler?: {
+    path: string;
+    version?: string;
+    opsOnEdgeTpu?: number;
+    opsOnCpu?: number;
+    onChipMemoryUsed?: string;
+    offChipMemoryUsed?: string;
+  };
 }
 
 export interface BuiltArtifact {
@@ -97,6 +121,8 @@ export interface ConvertOptions {
   reduceRange?: boolean;
   tolerances?: Partial<Record<Precision, Partial<Tolerance>>>;
   force?: boolean;
+  /** Type of the Edge TPU model's inputs and outputs; default int8. */
+  tfliteIo?: 'int8' | 'uint8';
   /** Also verify in onnxruntime-web (WASM) in Node; default true. */
   verifyWasm?: boolean;
   /** Progress lines ("calibrating 40/100"). */

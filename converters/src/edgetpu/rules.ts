@@ -2,7 +2,7 @@
  * What the Edge TPU compiler maps, per TFLite op (coral.ai/docs/edgetpu/models-intro, "Supported
  * operations"): the op list with the documented limitations, and the runtime version that first
  * took the op (ops from the original 2019 table need any runtime; later additions need 13 or 14 —
- * versions from that page's table as we recorded it, see docs/edgetpu.md). Each rule returns the
+ * versions from that page's table as we recorded it, see docs/converters.md). Each rule returns the
  * reasons an op stays on the CPU, or nothing.
  */
 import {

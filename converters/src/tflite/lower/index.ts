@@ -178,6 +178,9 @@ export async function convertOnnxToTflite(
     const v = ctx.value(name, node);
     if (v.hwc) unsupported(node, 'a model output that is a flattened NCHW map');
     let tensor = v.tensor;
+    // Pass-through ops (Identity, Dropout) leave the value under an inner name: the model's
+    // output keeps the ONNX name, which is how verification and the agent match outputs.
+    if (io === 'int8' && !inputTensors.includes(tensor)) ctx.builder.tensor(tensor).name = name;
     if (io === 'uint8') {
       const p = ctx.quantOf(v);
       const t = ctx.builder.tensor(v.tensor);

@@ -5,7 +5,7 @@ export const agentCommand: Command = {
   name: 'agent',
   summary: 'Run the device agent: enroll once, then follow the hub, serve models locally, report health',
   usage:
-    'agent --hub URL --enroll-token T [--data DIR] [--name N] [--port 8081] [--host 127.0.0.1] [--profile auto|ID] [--mqtt-url URL] [--artifact-transport auto|http|mqtt] [--ca CA.pem] [--count N] [--probation-seconds S]   (later starts: agent --data DIR)',
+    'agent --hub URL --enroll-token T [--data DIR] [--name N] [--port 8081] [--host 127.0.0.1] [--profile auto|ID] [--mqtt-url URL] [--artifact-transport auto|http|mqtt] [--ca CA.pem] [--count N] [--probation-seconds S] [--stats-window SECONDS] [--stats-window-count N]   (later starts: agent --data DIR)',
   options: {
     hub: { type: 'string' },
     'enroll-token': { type: 'string' },
@@ -17,6 +17,8 @@ export const agentCommand: Command = {
     'mqtt-url': { type: 'string' },
     'telemetry-interval': { type: 'string' },
     'probation-seconds': { type: 'string' },
+    'stats-window': { type: 'string' },
+    'stats-window-count': { type: 'string' },
     'artifact-transport': { type: 'string' },
     ca: { type: 'string' },
     count: { type: 'string' },
@@ -30,6 +32,8 @@ export const agentCommand: Command = {
     const mqttUrl = optionalString(ctx, 'mqtt-url');
     const telemetrySeconds = optionalInt(ctx, 'telemetry-interval');
     const probationSeconds = optionalInt(ctx, 'probation-seconds');
+    const statsWindowSeconds = optionalInt(ctx, 'stats-window');
+    const statsWindowCount = optionalInt(ctx, 'stats-window-count');
     const transport = optionalString(ctx, 'artifact-transport') ?? 'auto';
     if (transport !== 'auto' && transport !== 'http' && transport !== 'mqtt') {
       throw new UsageError('--artifact-transport must be auto, http or mqtt');
@@ -45,6 +49,8 @@ export const agentCommand: Command = {
       ...(mqttUrl ? { mqttUrl } : {}),
       ...(telemetrySeconds ? { telemetryIntervalMs: telemetrySeconds * 1000 } : {}),
       ...(probationSeconds !== undefined ? { probationMs: probationSeconds * 1000 } : {}),
+      ...(statsWindowSeconds ? { statsWindowMs: statsWindowSeconds * 1000 } : {}),
+      ...(statsWindowCount ? { statsWindowCount } : {}),
       artifactTransport: transport,
       ...(optionalString(ctx, 'ca') ? { caFile: optionalString(ctx, 'ca') as string } : {}),
     } as const;

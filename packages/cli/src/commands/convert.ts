@@ -1,5 +1,5 @@
 /**
- * `edgefleet convert IN.onnx --target cpu|webgpu|all -o OUT.efb`: artifacts per target, each
+ * `edgefleet convert IN.onnx --target cpu|webgpu|edgetpu|all -o OUT.efb`: artifacts per target, each
  * verified against the fp32 source, signed into a bundle; a table (or --json) of what was packed.
  */
 import { writeFile } from 'node:fs/promises';
@@ -50,9 +50,10 @@ function worst(r: Report) {
 
 export const convertCommand: Command = {
   name: 'convert',
-  summary: 'Convert an ONNX model into verified CPU/WebGPU artifacts in a signed bundle',
+  summary: 'Convert an ONNX model into verified CPU/WebGPU/Edge TPU artifacts in a signed bundle',
   usage:
-    'convert IN.onnx --target cpu|webgpu|all [--quantize none|dynamic|static|fp16|weight-only] [--calibration F] ' +
+    'convert IN.onnx --target cpu|webgpu|edgetpu|all [--quantize none|dynamic|static|fp16|weight-only] [--calibration F] ' +
+    '[--tflite-io int8|uint8] ' +
     '[--reference F] [--method minmax|percentile|entropy] [--key FILE] [--force] [--name N] [--version V] -o OUT.efb',
   options: {
     target: { type: 'string' },
@@ -71,6 +72,7 @@ export const convertCommand: Command = {
     'per-tensor': { type: 'boolean', default: false },
     'reduce-range': { type: 'string' },
     'no-wasm': { type: 'boolean', default: false },
+    'tflite-io': { type: 'string' },
     width: { type: 'string' },
     height: { type: 'string' },
     layout: { type: 'string' },
@@ -92,6 +94,7 @@ export const convertCommand: Command = {
     const layout = oneOf(ctx, 'layout', ['NCHW', 'NHWC'] as const);
     const channels = oneOf(ctx, 'channels', ['RGB', 'BGR', 'GRAY'] as const);
     const pixelRange = oneOf(ctx, 'pixel-range', ['0-1', '0-255'] as const);
+    const tfliteIo = oneOf(ctx, 'tflite-io', ['int8', 'uint8'] as const);
     const name =
       optionalString(ctx, 'name') ?? basename(input, extname(input)).replace(/[^A-Za-z0-9._-]/g, '-');
     const version = optionalString(ctx, 'version') ?? '1.0.0';
@@ -138,6 +141,7 @@ export const convertCommand: Command = {
       perChannel: ctx.values['per-tensor'] !== true,
       ...(reduceRange ? { reduceRange: reduceRange === 'on' } : {}),
       verifyWasm: ctx.values['no-wasm'] !== true,
+      ...(tfliteIo ? { tfliteIo } : {}),
       force: ctx.values.force === true,
       preprocessing: {
         ...(width ? { width } : {}),
@@ -175,6 +179,12 @@ export const convertCommand: Command = {
           ? `; calibrated (${report.calibration.method}) on ${report.calibration.description}`
           : ''),
     );
+    if (reference)
+      ctx.print(
+        reference.status === 'built'
+          ? `drift reference profile built from ${reference.description}; it ships in the bundle`
+          : `WARNING: drift reference profile ${reference.status}: ${reference.reason}`,
+      );
     ctx.print('');
     ctx.print(
       formatTable(report.artifacts, [
@@ -199,6 +209,8 @@ export const convertCommand: Command = {
     );
     for (const a of report.artifacts)
       if (a.reason) ctx.print(`  ${a.file}: ${a.status === 'rejected' ? 'REJECTED' : 'forced'}: ${a.reason}`);
+    for (const a of report.artifacts)
+      if (a.edgetpu) ctx.print(`  ${a.file}: Edge TPU: ${a.edgetpu.summary}; ${a.edgetpu.compilation}`);
     for (const w of report.warnings) ctx.print(`WARNING: ${w}`);
     for (const a of report.artifacts) for (const w of a.warnings) ctx.print(`WARNING: ${a.file}: ${w}`);
     if (rejected.length) {

@@ -6,7 +6,7 @@ export const hubCommand: Command = {
   name: 'hub',
   summary: 'Run the hub: API, dashboard, embedded MQTT broker, SQLite and local artifacts by default',
   usage:
-    'hub [--port 8080] [--host 0.0.0.0] [--data DIR] [--mqtt-port 1883 | --mqtt-url URL [--mqtt-shared-group G] [--mqtt-dynsec] [--mqtt-ws-port P] [--tls-cert F --tls-key F]] [--db URL] [--artifacts db|DIR] [--replica-id ID] [--advertised-host H]',
+    'hub [--port 8080] [--host 0.0.0.0] [--data DIR] [--mqtt-port 1883 | --mqtt-url URL [--mqtt-shared-group G] [--mqtt-dynsec] [--mqtt-ws-port P] [--tls-cert F --tls-key F]] [--db URL] [--artifacts db|DIR] [--replica-id ID] [--advertised-host H] [--webhook URL]… [--drift-interval SECONDS]   (EDGEFLEET_WEBHOOK_SECRET signs webhook bodies)',
   options: {
     port: { type: 'string' },
     host: { type: 'string' },
@@ -22,6 +22,8 @@ export const hubCommand: Command = {
     'advertised-host': { type: 'string' },
     db: { type: 'string' },
     'replica-id': { type: 'string' },
+    webhook: { type: 'string', multiple: true },
+    'drift-interval': { type: 'string' },
   },
   async run(ctx) {
     const mqttUrl = optionalString(ctx, 'mqtt-url');
@@ -36,6 +38,10 @@ export const hubCommand: Command = {
     const tls =
       certFile && keyFile ? { cert: await readFile(certFile), key: await readFile(keyFile) } : undefined;
     const wsPort = optionalInt(ctx, 'mqtt-ws-port');
+    const webhooks = (ctx.values.webhook as string[] | undefined) ?? [];
+    for (const url of webhooks)
+      if (!/^https?:\/\//.test(url)) throw new UsageError(`--webhook needs an http(s) URL, got "${url}"`);
+    const driftInterval = optionalInt(ctx, 'drift-interval');
     const { startHub } = await import('@edgefleet/hub');
     const hub = await startHub({
       port: optionalInt(ctx, 'port') ?? 8080,
@@ -50,6 +56,11 @@ export const hubCommand: Command = {
       ...(replicaId ? { replicaId } : {}),
       ...(tls ? { tls } : {}),
       ...(wsPort !== undefined ? { mqttWsPort: wsPort } : {}),
+      ...(webhooks.length ? { webhooks } : {}),
+      ...(process.env.EDGEFLEET_WEBHOOK_SECRET
+        ? { webhookSecret: process.env.EDGEFLEET_WEBHOOK_SECRET }
+        : {}),
+      ...(driftInterval !== undefined ? { driftIntervalMs: driftInterval * 1000 } : {}),
       ...(optionalString(ctx, 'artifacts') ? { artifacts: optionalString(ctx, 'artifacts') as string } : {}),
       ...(process.env.EDGEFLEET_ADMIN_TOKEN ? { adminToken: process.env.EDGEFLEET_ADMIN_TOKEN } : {}),
     });

@@ -105,7 +105,9 @@ export function createWindowAccumulator(profile: ReferenceProfile): WindowAccumu
       if (ms !== undefined && Number.isFinite(ms)) w.latency[latencyBucket(ms)]!++;
       if (event.error !== undefined && event.error !== null) {
         w.errors++;
-        return;
+        // A call that threw has nothing to count; one whose outputs came back NaN (the agent
+        // counts that as an error too) still saw inputs, and those are the drift evidence.
+        if (!event.outputs) return;
       }
       const read = reader({ inputs: event.inputs ?? {}, outputs: event.outputs ?? null });
       const samples = Math.max(1, read.samples());
