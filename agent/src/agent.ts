@@ -261,8 +261,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const notes = [
       ...(stats.dropped > 0 ? [`outbox dropped ${stats.dropped} old messages over its bound`] : []),
     ];
-    for (const s of await registry.status())
-      if (!s.available && s.reason) notes.push(`${s.name}: ${s.reason}`);
+    // Unavailable backends are in the reported state (`runtimes`); a note only when a model runs on a
+    // fallback because of one, so a device without a Coral is not told so every interval.
     for (const m of models.list())
       if (m.session.fallback)
         notes.push(

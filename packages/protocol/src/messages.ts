@@ -176,7 +176,7 @@ export function decodeChunk(payload: Uint8Array): { offset: number; data: Uint8A
 
 /** One health sample. `seq` is per device and strictly increasing; the hub stores each seq once. */
 export const telemetrySample = z.object({
-  seq: z.number().int().nonnegative(),
+  seq: z.number().int().nonnegative().max(2_147_483_647), // stored as a 32-bit integer
   ts: isoTime,
   cpu_load_pct: z.number().min(0).max(100_000),
   mem_used_mb: z.number().nonnegative(),
@@ -217,7 +217,7 @@ export type TelemetryMessage = z.infer<typeof telemetryMessage>;
 
 /** One prediction-statistics window; `window` is validated by @edgefleet/drift's schema. */
 export const statsWindowEnvelope = z.object({
-  seq: z.number().int().nonnegative(),
+  seq: z.number().int().nonnegative().max(2_147_483_647), // stored as a 32-bit integer
   model: name,
   version: semver,
   start: isoTime,

@@ -114,3 +114,20 @@ describe('MQTT payload parsers under fuzzing', () => {
     );
   });
 });
+
+describe('sequence numbers', () => {
+  it('are refused beyond 32 bits, where the hub stores them, with the field named', () => {
+    const window = {
+      seq: 2 ** 31,
+      model: 'm',
+      version: '1.0.0',
+      start: '2026-01-01T00:00:00Z',
+      end: '2026-01-01T00:01:00Z',
+      window: {},
+    };
+    const bytes = new TextEncoder().encode(JSON.stringify({ windows: [window] }));
+    expect(() => parseMessage(statsMessage, bytes, 'stats')).toThrow(/windows\.0\.seq/);
+    const ok = new TextEncoder().encode(JSON.stringify({ windows: [{ ...window, seq: 2 ** 31 - 1 }] }));
+    expect(parseMessage(statsMessage, ok, 'stats').windows[0]?.seq).toBe(2 ** 31 - 1);
+  });
+});
