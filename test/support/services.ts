@@ -20,6 +20,7 @@ export type ServiceName =
   | 'chromium'
   | 'shared'
   | 'qemu'
+  | 'arm64-sysroot'
   | 'flatc'
   | 'python-onnx'
   | 'tmpfs';
@@ -59,6 +60,8 @@ const binaries: Partial<Record<ServiceName, string>> = {
   'mosquitto-binary': '/usr/sbin/mosquitto',
   chromium: '/usr/bin/chromium',
   qemu: '/usr/bin/qemu-aarch64-static',
+  // Debian's libc6-arm64-cross: the arm64 glibc qemu-user runs arm64 binaries against (-L).
+  'arm64-sysroot': '/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1',
   flatc: '/usr/bin/flatc',
 };
 

@@ -1,0 +1,104 @@
+/**
+ * `edgefleet flash --arch arm64` under emulation (Debian qemu-user-static and the arm64 glibc from
+ * libc6-arm64-cross): the package's own arm64 Node binary runs its bundled agent, which enrolls with
+ * a real hub, installs a deployed model, loads it with the package's arm64 onnxruntime binary and
+ * answers an inference request with the model's true outputs. Slow by nature (every instruction is
+ * translated), so the test waits generously and asserts behaviour only.
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mlpModel, runOnnx } from '@edgefleet/converters';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { elfMachine, type Flashed, flashPackage, flashRuntime, startLogged } from './support/flash.ts';
+import { type HubProc, hubApi, runCli, spawnHub } from './support/processes.ts';
+import { requireService, waitFor } from './support/services.ts';
+
+const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
+const qemu = await requireService('qemu');
+const sysroot = await requireService('arm64-sysroot');
+const runtime = qemu.available ? flashRuntime('arm64') : { available: false };
+
+describe.skipIf(!qemu.available || !sysroot.available || !runtime.available)(
+  'flash an arm64 agent package and run it under qemu',
+  () => {
+    let dir: string;
+    let hub: HubProc;
+    let flashed: Flashed;
+    let enrollToken: string;
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'ef-flash-arm64-'));
+      hub = await spawnHub({ dataDir: join(dir, 'hub') });
+      const api = hubApi(hub.url, hub.adminToken);
+      enrollToken = (await api<{ token: string }>('POST', '/enrollment-tokens', { uses: 1 })).token;
+      flashed = await flashPackage([
+        ...['--arch', 'arm64', '--hub', hub.url, '--enroll-token', enrollToken],
+        ...['--name', 'pi-emulated', '--out', join(dir, 'out')],
+      ]);
+    }, 300_000);
+    afterAll(async () => {
+      await hub?.kill();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('holds arm64 natives only', async () => {
+      const release = join(flashed.packageDir, 'release');
+      expect(await elfMachine(join(release, 'bin/node'))).toBe('arm64');
+      const ort = join(release, 'node_modules/onnxruntime-node/bin/napi-v6/linux');
+      expect(await readdir(ort)).toEqual(['arm64']);
+      expect(await elfMachine(join(ort, 'arm64/onnxruntime_binding.node'))).toBe('arm64');
+      expect(JSON.parse(await readFile(join(release, 'release.json'), 'utf8'))).toMatchObject({
+        arch: 'arm64',
+      });
+    });
+
+    it('enrolls, loads a deployed model with the arm64 onnxruntime, and answers inference', async () => {
+      const release = join(flashed.packageDir, 'release');
+      const agent = startLogged('/usr/bin/qemu-aarch64-static', [
+        ...['-L', ARM64_SYSROOT, join(release, 'bin/node'), join(release, 'edgefleet.mjs')],
+        ...['agent', '--hub', hub.url, '--enroll-token', enrollToken, '--name', 'pi-emulated'],
+        ...['--data', join(dir, 'agent'), '--port', '0', '--profile', 'linux-arm64'],
+      ]);
+      try {
+        const ready = await agent.waitForLog('agent ready', 240_000);
+        const api = hubApi(hub.url, hub.adminToken);
+        const { devices } = await api<{
+          devices: { name: string; profile: string; facts: { arch: string } }[];
+        }>('GET', '/devices');
+        expect(devices.find((d) => d.name === 'pi-emulated')).toMatchObject({
+          profile: 'linux-arm64',
+          facts: { arch: 'arm64' },
+        });
+
+        const model = mlpModel({ inputs: 4, hidden: [8], outputs: 3, softmax: true, seed: 11 });
+        await writeFile(join(dir, 'm.onnx'), model);
+        const cli = { EDGEFLEET_HUB: hub.url, EDGEFLEET_TOKEN: hub.adminToken };
+        expect(
+          (await runCli(['publish', join(dir, 'm.onnx'), '--model', 'm', '--version', '1.0.0'], cli)).code,
+        ).toBe(0);
+        expect((await runCli(['deploy', 'm@1.0.0', '--to', 'all'], cli)).code).toBe(0);
+        const url = String(ready.inference);
+        await waitFor(async () => (await fetch(`${url}/models/m/ready`)).ok, 'model ready', 240_000, 1000);
+        expect(agent.output.join('\n')).toMatch(/"backend":"onnxruntime-cpu"/);
+
+        const input = [0.5, -1, 2, 0.25];
+        const response = await fetch(`${url}/models/m/infer`, {
+          method: 'POST',
+          body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: input }] }),
+        });
+        expect(response.status).toBe(200);
+        const body = (await response.json()) as { outputs: { data: number[] }[] };
+        const expected = await runOnnx(model, {
+          input: { dtype: 'float32', shape: [1, 4], data: Float32Array.from(input) },
+        });
+        const want = Array.from(expected.output?.data as Float32Array);
+        expect(body.outputs[0]?.data).toHaveLength(want.length);
+        for (const [i, v] of (body.outputs[0]?.data ?? []).entries())
+          expect(v).toBeCloseTo(want[i] as number, 5);
+      } finally {
+        await agent.kill();
+      }
+    }, 600_000);
+  },
+);
