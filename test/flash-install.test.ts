@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { generateSigningKey, publicKeyOf, signManifest } from '@edgefleet/bundle';
@@ -230,5 +230,80 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
     } finally {
       await agent.kill();
     }
+  }, 300_000);
+
+  it('the launcher reverts a release that keeps crashing on probation, and the factory release serves again', async () => {
+    const target = await fakeRoot(join(dir, 'root-crash'));
+    const installed = await exec(join(flashed.packageDir, 'install.sh'), [
+      '--root',
+      target,
+      '--env',
+      join(flashed.packageDir, 'enroll.env'),
+    ]);
+    expect(installed.code, installed.stderr).toBe(0);
+    // A release whose "node" dies at once: what a bad build looks like to the watchdog.
+    const top = join(dir, 'broken', 'edgefleet-agent-0.2.0-linux-x64');
+    await mkdir(join(top, 'release', 'bin'), { recursive: true });
+    await writeFile(join(top, 'release', 'bin', 'node'), '#!/bin/sh\necho "broken release" >&2\nexit 1\n');
+    await chmod(join(top, 'release', 'bin', 'node'), 0o755);
+    await writeFile(join(top, 'release', 'edgefleet.mjs'), '');
+    await writeFile(join(top, 'release', 'release.json'), JSON.stringify({ version: '0.2.0', arch: 'x64' }));
+    const archivePath = join(dir, 'broken.tar.gz');
+    expect(
+      (await exec('tar', ['-czf', archivePath, '-C', join(dir, 'broken'), 'edgefleet-agent-0.2.0-linux-x64']))
+        .code,
+    ).toBe(0);
+    const archive = await readFile(archivePath);
+    const manifestBytes = new TextEncoder().encode(
+      JSON.stringify({
+        format: 'edgefleet-agent-release',
+        version: '0.2.0',
+        arch: 'x64',
+        sha256: createHash('sha256').update(archive).digest('hex'),
+        size_bytes: archive.byteLength,
+      }),
+    );
+    const key = await generateSigningKey();
+    const releases = join(dir, 'state-crash', 'releases');
+    const stage = async () =>
+      stageRelease({
+        releasesDir: releases,
+        archive,
+        manifestBytes,
+        signature: await signManifest(manifestBytes, key),
+        trustedKeys: [publicKeyOf(key)],
+        arch: 'x64',
+      });
+    await stage();
+    expect(await releaseState(releases)).toMatchObject({ current: '0.2.0', pending: '0.2.0' });
+
+    const envFile = await readFile(join(target, 'etc/edgefleet/agent.env'), 'utf8');
+    const env = {
+      ...Object.fromEntries(
+        envFile
+          .split('\n')
+          .filter((l) => /^[A-Z_]+=/.test(l))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      ),
+      EDGEFLEET_PREFIX: join(target, 'opt/edgefleet'),
+      EDGEFLEET_STATE: join(dir, 'state-crash'),
+      EDGEFLEET_PORT: '0',
+    };
+    // What systemd's Restart=on-failure does: start again after each crash.
+    for (let start = 1; start <= 3; start++) {
+      const crashed = startLogged(join(target, 'opt/edgefleet/launch.sh'), [], env);
+      expect(await crashed.exited).not.toBe(0);
+      expect(crashed.output.join('\n')).toContain(`release 0.2.0 on probation, start ${start} of 3`);
+    }
+    const agent = startLogged(join(target, 'opt/edgefleet/launch.sh'), [], env);
+    try {
+      await agent.waitForLog('agent ready');
+      expect(agent.output.join('\n')).toMatch(/release 0\.2\.0 crashed 3 times on probation; reverting/);
+      expect(await releaseState(releases)).toMatchObject({ current: null, pending: null, failed: ['0.2.0'] });
+    } finally {
+      await agent.kill();
+    }
+    // …and the same release is never staged here again.
+    await expect(stage()).rejects.toThrow(/crashed here before/);
   }, 300_000);
 });
