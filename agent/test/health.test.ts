@@ -1,5 +1,5 @@
 /** Health readings for telemetry, and sequence numbers that keep increasing across restarts. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { telemetrySample } from '@edgefleet/protocol';
@@ -28,6 +28,17 @@ describe('health', () => {
     expect(health.temp_c === null || typeof health.temp_c === 'number').toBe(true);
     // Valid as the hub will check it.
     expect(telemetrySample.safeParse({ seq: 1, ts: new Date().toISOString(), ...health }).success).toBe(true);
+  });
+
+  it('measures CPU load between samples and finds the disk of the data dir', async () => {
+    await readHealth(dir);
+    const busyUntil = Date.now() + 200;
+    while (Date.now() < busyUntil); // keep one core busy between the two readings
+    const health = await readHealth(dir);
+    expect(health.cpu_load_pct).toBeGreaterThan(0);
+    expect(health.cpu_load_pct).toBeLessThanOrEqual(100);
+    const fs = await statfs(dir);
+    expect(health.disk_total_mb).toBeCloseTo((fs.blocks * fs.bsize) / 1024 / 1024, 0);
   });
 
   it('numbers samples strictly increasing, across restarts, per stream', async () => {
