@@ -1,13 +1,16 @@
 /** Every `edgefleet` command, in the order `edgefleet --help` lists them. */
 import type { Command } from '../command.ts';
 import { agentCommand } from './agent.ts';
+import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
 import { demoCommand } from './demo.ts';
 import { deployCommand } from './deploy.ts';
 import { devicesCommand } from './devices.ts';
+import { driftCommand } from './drift.ts';
 import { flashCommand } from './flash.ts';
 import { hubCommand } from './hub.ts';
 import { keysCommand } from './keys.ts';
+import { lintEdgetpuCommand } from './lint-edgetpu.ts';
 import { publishCommand } from './publish.ts';
 import { rolloutsCommand } from './rollouts.ts';
 import { soakCommand } from './soak.ts';
@@ -19,11 +22,14 @@ export const commands: Command[] = [
   tokenCommand,
   keysCommand,
   convertCommand,
+  lintEdgetpuCommand,
   publishCommand,
   deployCommand,
   devicesCommand,
   rolloutsCommand,
+  driftCommand,
   flashCommand,
   demoCommand,
   soakCommand,
+  benchCommand,
 ];
