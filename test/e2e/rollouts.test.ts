@@ -290,9 +290,16 @@ describe('staged rollouts with real agents', () => {
       120_000,
       500,
     );
+    // The rollout turns rolled-back first, then its devices one by one.
+    await waitFor(
+      async () => (await rollout(id)).counts['rolled-back'] === FLEET / 2,
+      'the first batch rolled back',
+      30_000,
+    ).catch(async (error: Error) => {
+      throw new Error(`${error.message}: ${JSON.stringify((await rollout(id)).counts)}`);
+    });
     const view = await rollout(id);
     expect(view.stateReason, JSON.stringify(view.gates)).toMatch(/latency-p95/);
-    expect(view.counts['rolled-back'], JSON.stringify(view.gates)).toBe(FLEET / 2);
     await waitFor(
       async () => (await activeVersions()).every((v) => v === '1.0.1'),
       'fleet back on 1.0.1',

@@ -1,12 +1,18 @@
 /**
- * `npm run demo`: a hub, three local agents, a sample classifier published and rolled out in
- * stages, and live traffic, so every dashboard page has something to show within a minute.
+ * `npm run demo`: a hub, three local agents, a sample classifier converted (int8, with a drift
+ * reference profile), published and rolled out in stages, and live traffic with a drift episode,
+ * so every dashboard page has something to show within a minute.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { type Command, optionalInt, optionalString } from '../command.ts';
 import { waitForSignal } from '../signals.ts';
+
+/** One sample's 16 features: uniform(−1, 1), the first tripled while drifting. */
+function features(drifting = false): number[] {
+  return Array.from({ length: 16 }, (_, i) => (Math.random() * 2 - 1) * (drifting && i === 0 ? 3 : 1));
+}
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -14,11 +20,13 @@ export const demoCommand: Command = {
   usage: 'demo [--port 8080] [--data DIR] [--fresh]',
   options: { port: { type: 'string' }, data: { type: 'string' }, fresh: { type: 'boolean' } },
   async run(ctx) {
-    const [{ startHub }, { startAgent }, { mlpModel }] = await Promise.all([
-      import('@edgefleet/hub'),
-      import('@edgefleet/agent'),
-      import('@edgefleet/converters'),
-    ]);
+    const [{ startHub }, { startAgent }, { mlpModel, convertOnnxFile }, { generateSigningKey }] =
+      await Promise.all([
+        import('@edgefleet/hub'),
+        import('@edgefleet/agent'),
+        import('@edgefleet/converters'),
+        import('@edgefleet/bundle'),
+      ]);
     const dataDir = resolve(optionalString(ctx, 'data') ?? 'edgefleet-demo');
     if (ctx.values.fresh) await rm(dataDir, { recursive: true, force: true });
     const port = optionalInt(ctx, 'port') ?? 8080;
@@ -26,7 +34,14 @@ export const demoCommand: Command = {
     ctx.progress('starting the hub…');
     // Quiet logs: the demo's own lines are what the reader wants to see.
     const logger = pino({ level: process.env.EDGEFLEET_LOG_LEVEL ?? 'warn' });
-    const hub = await startHub({ port, mqttPort: 0, dataDir: join(dataDir, 'hub'), adminToken, logger });
+    const hub = await startHub({
+      port,
+      mqttPort: 0,
+      dataDir: join(dataDir, 'hub'),
+      adminToken,
+      logger,
+      driftIntervalMs: 5000,
+    });
     const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
       const raw = body instanceof Uint8Array;
       const response = await fetch(`${hub.url}/api/v1${path}`, {
@@ -59,22 +74,51 @@ export const demoCommand: Command = {
           port: 0,
           telemetryIntervalMs: 2000,
           probationMs: 60_000,
+          statsWindowMs: 10_000,
+          statsWindowCount: 400,
           logger: logger.child({ agent: i + 1 }),
         }),
       );
     }
 
-    ctx.progress('publishing a sample classifier and rolling it out…');
+    // The sample model goes the way a user's does: converted to int8 with calibration data and a
+    // drift reference profile, signed with a publisher key the hub trusts, then published.
+    ctx.progress('converting a sample classifier (int8, with a drift reference profile)…');
     const labels = ['cat', 'dog', 'bird', 'fish'];
+    const work = join(dataDir, 'model');
+    await mkdir(work, { recursive: true });
+    const reference = Array.from({ length: 2000 }, () => features().join(','));
+    await writeFile(join(work, 'reference.csv'), `${reference.join('\n')}\n`);
+    await writeFile(join(work, 'labels.txt'), `${labels.join('\n')}\n`);
+    const key = await generateSigningKey();
+    await call('POST', '/keys', { name: 'demo-publisher', publicKey: key.publicKey });
     for (const [version, seed] of [
       ['1.0.0', 1],
       ['1.1.0', 2],
     ] as const) {
-      await call(
-        'PUT',
-        `/models/demo-classifier/versions/${version}`,
-        mlpModel({ inputs: 16, hidden: [64, 32], outputs: labels.length, softmax: true, seed }),
-      );
+      const input = join(work, `classifier-${version}.onnx`);
+      const model = mlpModel({
+        inputs: 16,
+        hidden: [64, 32],
+        outputs: labels.length,
+        softmax: true,
+        seed,
+        batch: 'N',
+      });
+      await writeFile(input, model);
+      const { bundle } = await convertOnnxFile({
+        input,
+        name: 'demo-classifier',
+        version,
+        key,
+        targets: ['cpu'],
+        quantize: 'static',
+        calibrationPath: join(work, 'reference.csv'),
+        referencePath: join(work, 'reference.csv'),
+        labels,
+      });
+      ctx.progress(`publishing demo-classifier@${version}…`);
+      await call('PUT', `/models/demo-classifier/versions/${version}`, bundle.bytes);
     }
     const first = await call<{ id: string }>('POST', '/rollouts', {
       model: 'demo-classifier',
@@ -83,30 +127,26 @@ export const demoCommand: Command = {
     });
     let second: string | undefined;
 
-    // Live traffic: each agent answers a few requests a second; after 20 s a staged rollout of 1.1.0 starts.
+    // Live traffic: each agent answers a batch of 16 predictions a few times a second; after 20 s a
+    // staged rollout of 1.1.0 starts; from 60 s to 150 s the first agent's camera "drifts" (its first
+    // feature triples), which the hub flags on the model page and as an alert.
     let running = true;
     const started = Date.now();
     const traffic = (async () => {
       while (running) {
+        const elapsed = Date.now() - started;
         await Promise.all(
-          agents.map((a) =>
-            fetch(`http://127.0.0.1:${a.port}/v2/models/demo-classifier/infer`, {
+          agents.map((a, i) => {
+            const drifting = i === 0 && elapsed > 60_000 && elapsed < 150_000;
+            const data = Array.from({ length: 16 }, () => features(drifting)).flat();
+            return fetch(`http://127.0.0.1:${a.port}/v2/models/demo-classifier/infer`, {
               method: 'POST',
-              body: JSON.stringify({
-                inputs: [
-                  {
-                    name: 'input',
-                    shape: [1, 16],
-                    datatype: 'FP32',
-                    data: Array.from({ length: 16 }, () => Math.random() * 2 - 1),
-                  },
-                ],
-              }),
+              body: JSON.stringify({ inputs: [{ name: 'input', shape: [16, 16], datatype: 'FP32', data }] }),
             }).then(
               (r) => r.arrayBuffer(),
               () => undefined,
-            ),
-          ),
+            );
+          }),
         );
         if (!second && Date.now() - started > 20_000) {
           second = (
@@ -137,7 +177,8 @@ export const demoCommand: Command = {
         '  edgefleet demo is running',
         `  dashboard    ${hub.url}/   (sign in with: ${adminToken})`,
         `  agents       ${agents.map((a) => `${a.name} http://127.0.0.1:${a.port}/v2`).join(', ')}`,
-        '  what happens the first rollout (1.0.0) goes out now; a staged rollout of 1.1.0 with a latency gate starts after 20 s',
+        '  what happens the first rollout (1.0.0) goes out now; a staged rollout of 1.1.0 with a latency gate starts after 20 s;',
+        '               from 60 s to 150 s demo-pi-1 sees drifted inputs: watch Models → demo-classifier and the alerts',
         '  stop with Ctrl-C',
         '',
       ].join('\n'),
