@@ -254,6 +254,11 @@ describe('staged rollouts with real agents', () => {
       onFailure: 'rollback',
     });
     await waitFor(async () => (await rollout(id)).state === 'rolled-back', 'rollout stopped', 60_000);
+    await waitFor(
+      async () => (await rollout(id)).counts.cancelled === FLEET - 1,
+      'the pending devices cancelled',
+      30_000,
+    );
     const view = await rollout(id);
     expect(view.counts).toEqual({ 'rolled-back': 1, cancelled: FLEET - 1 });
     expect(view.stateReason).toMatch(/failed/);
