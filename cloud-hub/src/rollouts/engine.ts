@@ -140,11 +140,30 @@ async function trip(ctx: HubContext, rollout: RolloutRecord, reason: string): Pr
  * One step of a rollout, by whichever replica holds its lease; the others skip (the periodic tick
  * retries), so a step happens once however many hubs see the same device report.
  */
-export async function advance(ctx: HubContext, rolloutId: string, now = new Date()): Promise<void> {
+export async function advance(ctx: HubContext, rolloutId: string, now?: Date): Promise<void> {
+  // The lease keeps other replicas out, but a replica renews its own lease, so steps asked for here
+  // (the POST, the tick, device reports) are queued per rollout: two concurrent steps read the same
+  // members and the second re-assigned a device that had meanwhile reported active, which then
+  // stayed "assigned" for good.
+  const queues = stepQueues.get(ctx) ?? new Map<string, Promise<void>>();
+  stepQueues.set(ctx, queues);
+  const run = (queues.get(rolloutId) ?? Promise.resolve()).then(() => leasedStep(ctx, rolloutId, now));
+  const settled = run.catch(() => undefined);
+  queues.set(rolloutId, settled);
+  try {
+    await run;
+  } finally {
+    if (queues.get(rolloutId) === settled) queues.delete(rolloutId);
+  }
+}
+
+const stepQueues = new WeakMap<HubContext, Map<string, Promise<void>>>();
+
+async function leasedStep(ctx: HubContext, rolloutId: string, now: Date | undefined): Promise<void> {
   const lease = `rollout:${rolloutId}`;
   if (!(await ctx.store.leases.acquire(lease, ctx.replicaId, 60_000))) return;
   try {
-    await step(ctx, rolloutId, now);
+    await step(ctx, rolloutId, now ?? new Date());
   } finally {
     await ctx.store.leases.release(lease, ctx.replicaId);
   }
@@ -237,6 +256,27 @@ async function step(ctx: HubContext, rolloutId: string, now: Date): Promise<void
     await record(ctx, rolloutId, 'completed', null, notes);
 }
 
+/** Steps requested by device reports, per hub and rollout, not yet run. */
+const stepsDue = new WeakMap<HubContext, Set<string>>();
+
+/**
+ * Step a rollout shortly, once for a burst of reports: each step reads every member, so stepping
+ * per report made a 1,000-device batch cost a million row reads. The report itself is already
+ * stored; the periodic tick steps anyway if this process dies first.
+ */
+function stepSoon(ctx: HubContext, rolloutId: string): void {
+  const due = stepsDue.get(ctx) ?? new Set<string>();
+  stepsDue.set(ctx, due);
+  if (due.has(rolloutId)) return;
+  due.add(rolloutId);
+  setTimeout(() => {
+    due.delete(rolloutId); // reports arriving during the step ask for the next one
+    advance(ctx, rolloutId).catch((error: unknown) =>
+      ctx.logger.error({ err: error, rolloutId }, 'rollout step failed'),
+    );
+  }, 50).unref();
+}
+
 /** Fold a device's reported deployment states into the rollouts it belongs to. */
 export async function onDeviceReported(
   ctx: HubContext,
@@ -260,7 +300,7 @@ export async function onDeviceReported(
         data: { rolloutId: m.rolloutId },
       });
     }
-    await advance(ctx, m.rolloutId);
+    stepSoon(ctx, m.rolloutId);
     ctx.live.emit({ type: 'rollout', rolloutId: m.rolloutId });
   }
 }
