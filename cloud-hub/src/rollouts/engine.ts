@@ -141,23 +141,36 @@ async function trip(ctx: HubContext, rollout: RolloutRecord, reason: string): Pr
  * retries), so a step happens once however many hubs see the same device report.
  */
 export async function advance(ctx: HubContext, rolloutId: string, now?: Date): Promise<void> {
-  // The lease keeps other replicas out, but a replica renews its own lease, so steps asked for here
-  // (the POST, the tick, device reports) are queued per rollout: two concurrent steps read the same
-  // members and the second re-assigned a device that had meanwhile reported active, which then
-  // stayed "assigned" for good.
-  const queues = stepQueues.get(ctx) ?? new Map<string, Promise<void>>();
+  // The lease keeps other replicas out, but a replica renews its own lease, so steps asked for in
+  // this process (the POST, the tick, device reports) are queued per rollout: two concurrent steps
+  // read the same members and the second re-assigned a device that had meanwhile reported active,
+  // which then stayed "assigned" for good. A step that is queued but not started yet reads
+  // everything written before it starts, so later callers join it: a burst of 1,000 reports costs
+  // a few steps, not 1,000 (each step reads every member).
+  const queues = stepQueues.get(ctx) ?? new Map<string, StepQueue>();
   stepQueues.set(ctx, queues);
-  const run = (queues.get(rolloutId) ?? Promise.resolve()).then(() => leasedStep(ctx, rolloutId, now));
+  const queue = queues.get(rolloutId) ?? { tail: Promise.resolve(), waiting: undefined };
+  queues.set(rolloutId, queue);
+  if (queue.waiting) return queue.waiting;
+  const run = queue.tail.then(() => {
+    queue.waiting = undefined; // from here on, callers need the next step
+    return leasedStep(ctx, rolloutId, now);
+  });
   const settled = run.catch(() => undefined);
-  queues.set(rolloutId, settled);
+  queue.waiting = run;
+  queue.tail = settled;
   try {
     await run;
   } finally {
-    if (queues.get(rolloutId) === settled) queues.delete(rolloutId);
+    if (queue.tail === settled) queues.delete(rolloutId); // nothing queued after this step
   }
 }
 
-const stepQueues = new WeakMap<HubContext, Map<string, Promise<void>>>();
+interface StepQueue {
+  tail: Promise<void>;
+  waiting: Promise<void> | undefined;
+}
+const stepQueues = new WeakMap<HubContext, Map<string, StepQueue>>();
 
 async function leasedStep(ctx: HubContext, rolloutId: string, now: Date | undefined): Promise<void> {
   const lease = `rollout:${rolloutId}`;
@@ -256,27 +269,6 @@ async function step(ctx: HubContext, rolloutId: string, now: Date): Promise<void
     await record(ctx, rolloutId, 'completed', null, notes);
 }
 
-/** Steps requested by device reports, per hub and rollout, not yet run. */
-const stepsDue = new WeakMap<HubContext, Set<string>>();
-
-/**
- * Step a rollout shortly, once for a burst of reports: each step reads every member, so stepping
- * per report made a 1,000-device batch cost a million row reads. The report itself is already
- * stored; the periodic tick steps anyway if this process dies first.
- */
-function stepSoon(ctx: HubContext, rolloutId: string): void {
-  const due = stepsDue.get(ctx) ?? new Set<string>();
-  stepsDue.set(ctx, due);
-  if (due.has(rolloutId)) return;
-  due.add(rolloutId);
-  setTimeout(() => {
-    due.delete(rolloutId); // reports arriving during the step ask for the next one
-    advance(ctx, rolloutId).catch((error: unknown) =>
-      ctx.logger.error({ err: error, rolloutId }, 'rollout step failed'),
-    );
-  }, 50).unref();
-}
-
 /** Fold a device's reported deployment states into the rollouts it belongs to. */
 export async function onDeviceReported(
   ctx: HubContext,
@@ -300,7 +292,7 @@ export async function onDeviceReported(
         data: { rolloutId: m.rolloutId },
       });
     }
-    stepSoon(ctx, m.rolloutId);
+    await advance(ctx, m.rolloutId);
     ctx.live.emit({ type: 'rollout', rolloutId: m.rolloutId });
   }
 }
