@@ -78,8 +78,8 @@ export function createDeviceMessageHandler(
           if (payload.length === 0) return;
           const message = parseMessage(reportedState, payload, 'reported');
           await ctx.store.devices.setReported(deviceId, message);
-          await onDeviceReported(ctx, deviceId, message);
           await chunks.onTransfers(deviceId, message.transfers);
+          await onDeviceReported(ctx, deviceId, message, { awaitStep: false });
           ctx.live.emit({ type: 'device', deviceId });
           return;
         }

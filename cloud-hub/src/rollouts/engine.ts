@@ -274,6 +274,7 @@ export async function onDeviceReported(
   ctx: HubContext,
   deviceId: string,
   reported: ReportedState,
+  options: { awaitStep?: boolean } = {},
 ): Promise<void> {
   const memberships = (await ctx.store.rollouts.forDevice(deviceId)).filter(
     (m) => !isTerminal(m.state) && m.state !== 'pending',
@@ -292,7 +293,15 @@ export async function onDeviceReported(
         data: { rolloutId: m.rolloutId },
       });
     }
-    await advance(ctx, m.rolloutId);
+    // The device's new state is stored; the step it triggers may wait behind another. The broker
+    // path does not wait for it: messages from an external broker are taken one at a time, and
+    // chunk requests of devices fetching over MQTT must not queue behind rollout steps.
+    const stepped = advance(ctx, m.rolloutId);
+    if (options.awaitStep === false)
+      stepped.catch((error: unknown) =>
+        ctx.logger.error({ err: error, rolloutId: m.rolloutId }, 'rollout step failed'),
+      );
+    else await stepped;
     ctx.live.emit({ type: 'rollout', rolloutId: m.rolloutId });
   }
 }
