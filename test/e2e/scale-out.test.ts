@@ -128,7 +128,10 @@ describe.skipIf(!postgres.available || !mosquitto.available)('scale-out: three r
       );
       const warnings = hubs.flatMap((h) => h.output.filter((l) => /"level":(40|50)/.test(l)).slice(-5));
       throw new Error(
-        `${error.message}: ${JSON.stringify({ state: view.state, counts: view.counts, events: view.events.map((e) => e.kind) })}\n${warnings.join('\n')}\n${swarm.output.filter((l) => /"level":(40|50)/.test(l)).slice(-15).join('\n')}`,
+        `${error.message}: ${JSON.stringify({ state: view.state, counts: view.counts, events: view.events.map((e) => e.kind) })}\n${warnings.join('\n')}\n${swarm.output
+          .filter((l) => /"level":(40|50)/.test(l))
+          .slice(-15)
+          .join('\n')}`,
       );
     };
     await waitFor(
