@@ -5,14 +5,20 @@
  * answers an inference request with the model's true outputs. Slow by nature (every instruction is
  * translated), so the test waits generously and asserts behaviour only.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mlpModel, runOnnx } from '@edgefleet/converters';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { elfMachine, type Flashed, flashPackage, flashRuntime, startLogged } from './support/flash.ts';
-import { type HubProc, hubApi, runCli, spawnHub } from './support/processes.ts';
-import { requireService, waitFor } from './support/services.ts';
+import {
+  deployAndCheckInference,
+  elfMachine,
+  type Flashed,
+  flashPackage,
+  flashRuntime,
+  startLogged,
+} from './support/flash.ts';
+import { type HubProc, hubApi, spawnHub } from './support/processes.ts';
+import { requireService } from './support/services.ts';
 
 const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 const qemu = await requireService('qemu');
@@ -71,31 +77,11 @@ describe.skipIf(!qemu.available || !sysroot.available || !runtime.available)(
           facts: { arch: 'arm64' },
         });
 
-        const model = mlpModel({ inputs: 4, hidden: [8], outputs: 3, softmax: true, seed: 11 });
-        await writeFile(join(dir, 'm.onnx'), model);
-        const cli = { EDGEFLEET_HUB: hub.url, EDGEFLEET_TOKEN: hub.adminToken };
-        expect(
-          (await runCli(['publish', join(dir, 'm.onnx'), '--model', 'm', '--version', '1.0.0'], cli)).code,
-        ).toBe(0);
-        expect((await runCli(['deploy', 'm@1.0.0', '--to', 'all'], cli)).code).toBe(0);
-        const url = String(ready.inference);
-        await waitFor(async () => (await fetch(`${url}/models/m/ready`)).ok, 'model ready', 240_000, 1000);
+        await deployAndCheckInference(hub, dir, String(ready.inference), {
+          seed: 11,
+          readyTimeoutMs: 240_000,
+        });
         expect(agent.output.join('\n')).toMatch(/"backend":"onnxruntime-cpu"/);
-
-        const input = [0.5, -1, 2, 0.25];
-        const response = await fetch(`${url}/models/m/infer`, {
-          method: 'POST',
-          body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: input }] }),
-        });
-        expect(response.status).toBe(200);
-        const body = (await response.json()) as { outputs: { data: number[] }[] };
-        const expected = await runOnnx(model, {
-          input: { dtype: 'float32', shape: [1, 4], data: Float32Array.from(input) },
-        });
-        const want = Array.from(expected.output?.data as Float32Array);
-        expect(body.outputs[0]?.data).toHaveLength(want.length);
-        for (const [i, v] of (body.outputs[0]?.data ?? []).entries())
-          expect(v).toBeCloseTo(want[i] as number, 5);
       } finally {
         await agent.kill();
       }

@@ -9,10 +9,10 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { generateSigningKey, publicKeyOf, signManifest } from '@edgefleet/bundle';
-import { mlpModel, runOnnx } from '@edgefleet/converters';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseState, stageRelease } from '../agent/src/self-update.ts';
 import {
+  deployAndCheckInference,
   elfMachine,
   exec,
   type Flashed,
@@ -204,29 +204,7 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
       }>('GET', '/devices');
       expect(devices.find((d) => d.name === 'x64-box')).toMatchObject({ profile: 'linux-x64' });
 
-      const model = mlpModel({ inputs: 4, hidden: [8], outputs: 3, softmax: true, seed: 7 });
-      await writeFile(join(dir, 'm.onnx'), model);
-      const cli = { EDGEFLEET_HUB: hub.url, EDGEFLEET_TOKEN: hub.adminToken };
-      expect(
-        (await runCli(['publish', join(dir, 'm.onnx'), '--model', 'm', '--version', '1.0.0'], cli)).code,
-      ).toBe(0);
-      expect((await runCli(['deploy', 'm@1.0.0', '--to', 'all'], cli)).code).toBe(0);
-      const url = String(ready.inference);
-      await waitFor(async () => (await fetch(`${url}/models/m/ready`)).ok, 'model ready', 120_000, 250);
-      const input = [0.5, -1, 2, 0.25];
-      const response = await fetch(`${url}/models/m/infer`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: input }] }),
-      });
-      const body = (await response.json()) as { outputs: { data: number[] }[] };
-      const expected = await runOnnx(model, {
-        input: { dtype: 'float32', shape: [1, 4], data: Float32Array.from(input) },
-      });
-      const want = Array.from(expected.output?.data as Float32Array);
-      expect(body.outputs[0]?.data).toHaveLength(want.length);
-      for (const [i, v] of (body.outputs[0]?.data ?? []).entries())
-        expect(v).toBeCloseTo(want[i] as number, 5);
+      await deployAndCheckInference(hub, dir, String(ready.inference), { seed: 7, readyTimeoutMs: 120_000 });
     } finally {
       await agent.kill();
     }

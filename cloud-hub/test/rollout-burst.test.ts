@@ -5,8 +5,9 @@
  * just reported, and most of the fleet stayed "assigned" for good.
  */
 import { mlpModel } from '@edgefleet/converters';
-import { encodeMessage, type ReportedState, topics } from '@edgefleet/protocol';
+import { encodeMessage, topics } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { activeReport } from '../../packages/cli/src/bench/fanout.ts';
 import { type BenchHub, startBenchHub } from '../../packages/cli/src/bench/hub.ts';
 import {
   connectFleet,
@@ -17,25 +18,6 @@ import {
 import { waitFor } from '../../test/support/services.ts';
 
 const DEVICES = 60;
-
-function reported(deploymentId: string, revision: number, sha256: string): ReportedState {
-  const now = new Date().toISOString();
-  return {
-    desiredRevision: revision,
-    ts: now,
-    agentVersion: 'test',
-    profile: null,
-    runtimes: [],
-    transfers: [],
-    models: {
-      m: {
-        active: { name: 'm', version: '1.0.0', sha256, target: 'cpu', runtime: 'onnxruntime', since: now },
-        previous: null,
-        deployment: { deploymentId, name: 'm', version: '1.0.0', state: 'active', updatedAt: now },
-      },
-    },
-  };
-}
 
 describe('a burst of device reports', () => {
   let hub: BenchHub;
@@ -68,7 +50,7 @@ describe('a burst of device reports', () => {
         answered = true;
         void d.client.publishAsync(
           topics.reported(d.deviceId),
-          encodeMessage(reported(slot.deploymentId, desired.revision, slot.artifact.sha256)),
+          encodeMessage(activeReport('m', slot.deploymentId, desired.revision, slot.artifact.sha256)),
           { qos: 1, retain: true },
         );
       });

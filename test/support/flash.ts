@@ -4,8 +4,10 @@
  * processes whose JSON log lines can be awaited.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mlpModel, runOnnx } from '@edgefleet/converters';
+import { expect } from 'vitest';
 import { prepareRuntime } from '../../scripts/flash/prepare.mjs';
 import { runCli } from './processes.ts';
 import { projectRoot, requireServices, type ServiceCheck, waitFor } from './services.ts';
@@ -140,4 +142,43 @@ export function startLogged(cmd: string, args: string[], env: Record<string, str
       await exited;
     },
   };
+}
+
+/**
+ * Publish a small classifier as m@1.0.0, deploy it to the whole fleet with the CLI, wait until the
+ * agent at `inferenceUrl` serves it, and check one answer against onnxruntime on this machine.
+ */
+export async function deployAndCheckInference(
+  hub: { url: string; adminToken: string },
+  dir: string,
+  inferenceUrl: string,
+  options: { seed: number; readyTimeoutMs: number },
+): Promise<void> {
+  const model = mlpModel({ inputs: 4, hidden: [8], outputs: 3, softmax: true, seed: options.seed });
+  await writeFile(join(dir, 'm.onnx'), model);
+  const cli = { EDGEFLEET_HUB: hub.url, EDGEFLEET_TOKEN: hub.adminToken };
+  expect(
+    (await runCli(['publish', join(dir, 'm.onnx'), '--model', 'm', '--version', '1.0.0'], cli)).code,
+  ).toBe(0);
+  expect((await runCli(['deploy', 'm@1.0.0', '--to', 'all'], cli)).code).toBe(0);
+  await waitFor(
+    async () => (await fetch(`${inferenceUrl}/models/m/ready`)).ok,
+    'model ready',
+    options.readyTimeoutMs,
+    1000,
+  );
+  const input = [0.5, -1, 2, 0.25];
+  const response = await fetch(`${inferenceUrl}/models/m/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: input }] }),
+  });
+  expect(response.status).toBe(200);
+  const body = (await response.json()) as { outputs: { data: number[] }[] };
+  const expected = await runOnnx(model, {
+    input: { dtype: 'float32', shape: [1, 4], data: Float32Array.from(input) },
+  });
+  const want = Array.from(expected.output?.data as Float32Array);
+  expect(body.outputs[0]?.data).toHaveLength(want.length);
+  for (const [i, v] of (body.outputs[0]?.data ?? []).entries()) expect(v).toBeCloseTo(want[i] as number, 5);
 }

@@ -158,11 +158,24 @@ export async function advance(ctx: HubContext, rolloutId: string, now?: Date): P
   });
   const settled = run.catch(() => undefined);
   queue.waiting = run;
-  queue.tail = settled;
+  // A step that hangs must not wedge its rollout: after STEP_PATIENCE_MS the next one may start.
+  let patience: NodeJS.Timeout | undefined;
+  queue.tail = Promise.race([
+    settled,
+    new Promise<void>((resolve) => {
+      patience = setTimeout(() => {
+        ctx.logger.warn({ rolloutId }, `a rollout step is still running after ${STEP_PATIENCE_MS} ms`);
+        resolve();
+      }, STEP_PATIENCE_MS);
+      patience.unref();
+    }),
+  ]);
+  void settled.then(() => clearTimeout(patience));
+  const tail = queue.tail;
   try {
     await run;
   } finally {
-    if (queue.tail === settled) queues.delete(rolloutId); // nothing queued after this step
+    if (queue.tail === tail) queues.delete(rolloutId); // nothing queued after this step
   }
 }
 
@@ -171,6 +184,7 @@ interface StepQueue {
   waiting: Promise<void> | undefined;
 }
 const stepQueues = new WeakMap<HubContext, Map<string, StepQueue>>();
+const STEP_PATIENCE_MS = 30_000;
 
 async function leasedStep(ctx: HubContext, rolloutId: string, now: Date | undefined): Promise<void> {
   const lease = `rollout:${rolloutId}`;

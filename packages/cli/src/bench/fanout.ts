@@ -15,7 +15,13 @@ import { type BenchModule, row, until } from './types.ts';
 
 const MODEL = 'bench-fanout';
 
-function reported(deploymentId: string, revision: number, sha256: string): ReportedState {
+/** What an agent reports once `model`@1.0.0 from `deploymentId` is active (no download needed). */
+export function activeReport(
+  model: string,
+  deploymentId: string,
+  revision: number,
+  sha256: string,
+): ReportedState {
   const now = new Date().toISOString();
   return {
     desiredRevision: revision,
@@ -25,10 +31,10 @@ function reported(deploymentId: string, revision: number, sha256: string): Repor
     runtimes: [],
     transfers: [],
     models: {
-      [MODEL]: {
-        active: { name: MODEL, version: '1.0.0', sha256, target: 'cpu', runtime: 'onnxruntime', since: now },
+      [model]: {
+        active: { name: model, version: '1.0.0', sha256, target: 'cpu', runtime: 'onnxruntime', since: now },
         previous: null,
-        deployment: { deploymentId, name: MODEL, version: '1.0.0', state: 'active', updatedAt: now },
+        deployment: { deploymentId, name: model, version: '1.0.0', state: 'active', updatedAt: now },
       },
     },
   };
@@ -105,7 +111,9 @@ export const fanoutBench: BenchModule = {
           if (!slot) return;
           answered = true;
           received++;
-          const message = encodeMessage(reported(slot.deploymentId, desired.revision, slot.artifact.sha256));
+          const message = encodeMessage(
+            activeReport(MODEL, slot.deploymentId, desired.revision, slot.artifact.sha256),
+          );
           reports.set(d.deviceId, message);
           void d.client.publishAsync(topics.reported(d.deviceId), message, { qos: 1, retain: true });
         });
