@@ -6,8 +6,12 @@
 import type { HubContext } from './context.ts';
 
 const HEARTBEAT_MS = 3000;
-/** Long enough to ride out a GC pause or a slow database, short enough to keep the backlog small. */
-const DEAD_AFTER_MS = 15_000;
+/**
+ * Long enough to ride out a GC pause, a slow database or a starved CPU, short enough to keep the
+ * backlog small. Declaring a live replica dead is the costly mistake: adopting its session kicks its
+ * connection (same client id). At 15 s that happened on a loaded 2-core CI machine.
+ */
+const DEAD_AFTER_MS = 30_000;
 
 export function watchReplicas(ctx: HubContext, clientIdOf: (replicaId: string) => string): () => void {
   const adopt = ctx.broker.adoptSession?.bind(ctx.broker);
