@@ -17,13 +17,20 @@ export function watchReplicas(ctx: HubContext, clientIdOf: (replicaId: string) =
   const adopt = ctx.broker.adoptSession?.bind(ctx.broker);
   const { leases } = ctx.store;
   const self = `replica:${ctx.replicaId}`;
-  let busy = false;
+  let adopting = false;
   const beat = async () => {
-    if (busy) return;
-    busy = true;
     try {
+      // Renewed on every beat, even while this replica is busy adopting another: a long adoption
+      // (draining thousands of queued messages) once let this replica's own lease lapse, and a
+      // third replica adopted it while it was alive, kicking its connection.
       await leases.acquire(self, ctx.replicaId, DEAD_AFTER_MS);
-      if (!adopt) return;
+    } catch (error) {
+      ctx.logger.error({ err: error }, 'replica heartbeat failed');
+      return;
+    }
+    if (!adopt || adopting) return;
+    adopting = true;
+    try {
       for (const name of await leases.expired('replica:')) {
         const dead = name.slice('replica:'.length);
         if (dead === ctx.replicaId) continue;
@@ -37,9 +44,9 @@ export function watchReplicas(ctx: HubContext, clientIdOf: (replicaId: string) =
         }
       }
     } catch (error) {
-      ctx.logger.error({ err: error }, 'replica heartbeat failed');
+      ctx.logger.error({ err: error }, 'adopting a stopped replica failed');
     } finally {
-      busy = false;
+      adopting = false;
     }
   };
   void beat();
