@@ -25,6 +25,7 @@ import { engineState, saveEngineState } from './engine-state.ts';
 import { evaluateGates } from './gates.ts';
 import { failureBudget, withDefaults } from './plan.ts';
 import { shadowPhase, stopShadow } from './shadow.ts';
+import { queueStep } from './step-queue.ts';
 import { batchSizes, selectDevices } from './targets.ts';
 
 export interface StartRollout {
@@ -141,50 +142,8 @@ async function trip(ctx: HubContext, rollout: RolloutRecord, reason: string): Pr
  * retries), so a step happens once however many hubs see the same device report.
  */
 export async function advance(ctx: HubContext, rolloutId: string, now?: Date): Promise<void> {
-  // The lease keeps other replicas out, but a replica renews its own lease, so steps asked for in
-  // this process (the POST, the tick, device reports) are queued per rollout: two concurrent steps
-  // read the same members and the second re-assigned a device that had meanwhile reported active,
-  // which then stayed "assigned" for good. A step that is queued but not started yet reads
-  // everything written before it starts, so later callers join it: a burst of 1,000 reports costs
-  // a few steps, not 1,000 (each step reads every member).
-  const queues = stepQueues.get(ctx) ?? new Map<string, StepQueue>();
-  stepQueues.set(ctx, queues);
-  const queue = queues.get(rolloutId) ?? { tail: Promise.resolve(), waiting: undefined };
-  queues.set(rolloutId, queue);
-  if (queue.waiting) return queue.waiting;
-  const run = queue.tail.then(() => {
-    queue.waiting = undefined; // from here on, callers need the next step
-    return leasedStep(ctx, rolloutId, now);
-  });
-  const settled = run.catch(() => undefined);
-  queue.waiting = run;
-  // A step that hangs must not wedge its rollout: after STEP_PATIENCE_MS the next one may start.
-  let patience: NodeJS.Timeout | undefined;
-  queue.tail = Promise.race([
-    settled,
-    new Promise<void>((resolve) => {
-      patience = setTimeout(() => {
-        ctx.logger.warn({ rolloutId }, `a rollout step is still running after ${STEP_PATIENCE_MS} ms`);
-        resolve();
-      }, STEP_PATIENCE_MS);
-      patience.unref();
-    }),
-  ]);
-  void settled.then(() => clearTimeout(patience));
-  const tail = queue.tail;
-  try {
-    await run;
-  } finally {
-    if (queue.tail === tail) queues.delete(rolloutId); // nothing queued after this step
-  }
+  await queueStep(ctx, rolloutId, () => leasedStep(ctx, rolloutId, now));
 }
-
-interface StepQueue {
-  tail: Promise<void>;
-  waiting: Promise<void> | undefined;
-}
-const stepQueues = new WeakMap<HubContext, Map<string, StepQueue>>();
-const STEP_PATIENCE_MS = 30_000;
 
 async function leasedStep(ctx: HubContext, rolloutId: string, now: Date | undefined): Promise<void> {
   const lease = `rollout:${rolloutId}`;
