@@ -13,10 +13,20 @@ import type { Logger } from 'pino';
 import { AgentError } from './errors.ts';
 import { assertDiskRoom, type DownloadProgress } from './hub-api.ts';
 
+/**
+ * Announce progress at least this often in bytes, besides the 2 s timer: the hub streams a bounded
+ * window (1 MB) ahead of what the device confirmed, so confirming only every 2 s would cap a
+ * transfer at about 0.5 MB/s, and on a slow link leave the hub with no confirmation before it
+ * declares a stall.
+ */
+const ANNOUNCE_EVERY_BYTES = 256 * 1024;
+
 interface Transfer {
   sha256: string;
   size: number;
   offset: number;
+  /** The offset at the last progress announcement. */
+  announced: number;
   handle: FileHandle;
   hash: ReturnType<typeof createHash>;
   path: string;
@@ -57,6 +67,7 @@ export class ChunkReceiver {
         sha256,
         size,
         offset: have,
+        announced: have,
         handle,
         hash,
         path,
@@ -101,6 +112,10 @@ export class ChunkReceiver {
       t.hash.update(chunk.data);
       t.offset += chunk.data.byteLength;
       t.onProgress({ bytes: t.offset, total: t.size });
+      if (t.offset - t.announced >= ANNOUNCE_EVERY_BYTES) {
+        t.announced = t.offset;
+        this.announce();
+      }
       if (t.offset === t.size) await this.complete(t);
     });
     t.writing.catch((error: unknown) => t.done(error as Error));

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { publicKeyOf } from '@edgefleet/bundle';
+import { mlpModel } from '@edgefleet/converters';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollDevice, fakeBundle, startTestHub, type TestHub } from './helpers.ts';
 
@@ -164,6 +165,25 @@ describe('hub HTTP API', () => {
     }
     expect(await filesUnder(join(t.dir, 'artifacts'))).toEqual(before);
     expect((await t.api('GET', '/api/v1/models/m3/versions/1.0.0')).status).toBe(404);
+  });
+
+  it('refuses a truncated .onnx upload with ONNX_INVALID and keeps nothing of it', async () => {
+    const before = await filesUnder(join(t.dir, 'artifacts'));
+    const model = mlpModel({ inputs: 4, hidden: [16], outputs: 3 });
+    for (const cut of [Math.floor(model.length / 2), model.length - 7]) {
+      const r = await t.api<{ error: { code: string; message: string } }>(
+        'PUT',
+        '/api/v1/models/m3b/versions/1.0.0',
+        model.slice(0, cut),
+      );
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('ONNX_INVALID');
+      expect(r.body.error.message).toMatch(/onnx/i);
+    }
+    expect(await filesUnder(join(t.dir, 'artifacts'))).toEqual(before);
+    expect((await t.api('GET', '/api/v1/models/m3b')).status).toBe(404);
+    // The whole model is accepted, so the refusals above were about the cut and nothing else.
+    expect((await t.api('PUT', '/api/v1/models/m3b/versions/1.0.0', model)).status).toBe(201);
   });
 
   it('serves artifacts with ETag and byte ranges', async () => {

@@ -63,15 +63,18 @@ export function createChunkStreamer(ctx: HubContext): ChunkStreamer {
           resendFrom(s, s.confirmed);
         continue;
       }
-      const end = Math.min(s.next + CHUNK_BYTES, s.size) - 1;
+      // A resend may move `s.next` while this chunk is read or published: the chunk keeps the
+      // offset its bytes were read from, and only advances `s.next` if no resend moved it.
+      const offset = s.next;
+      const end = Math.min(offset + CHUNK_BYTES, s.size) - 1;
       try {
-        const data = await readRange(ctx, s.sha256, s.next, end);
+        const data = await readRange(ctx, s.sha256, offset, end);
         await ctx.broker.publish(
           topics.chunks(s.deviceId, s.sha256),
-          Buffer.from(encodeChunk(s.next, data)),
+          Buffer.from(encodeChunk(offset, data)),
           { retain: false },
         );
-        s.next = end + 1;
+        if (s.next === offset) s.next = end + 1;
       } catch (error) {
         ctx.logger.warn(
           { err: error, deviceId: s.deviceId, sha256: s.sha256.slice(0, 12) },
