@@ -42,6 +42,11 @@ export interface HubOptions {
   mqttSharedGroup?: string;
   /** Provision device credentials and ACLs on Mosquitto through its dynamic-security plugin. */
   mqttDynsec?: boolean;
+  /**
+   * External broker: device messages in flight on the hub's connection (being stored, not yet
+   * acknowledged); default 100. More lets a group commit carry more rows (docs/scale-out.md).
+   */
+  mqttInflight?: number;
   /** Serve the API over HTTPS and the embedded broker over TLS (mqtts, wss) with this certificate. */
   tls?: { cert: Buffer; key: Buffer };
   /** Embedded broker: also accept MQTT over WebSocket on this port. */
@@ -120,6 +125,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
         clientId: hubClientId(options.mqttSharedGroup ? replicaId : (options.replicaId ?? 'main')),
         ...(options.mqttSharedGroup ? { sharedGroup: options.mqttSharedGroup } : {}),
         ...(options.mqttDynsec ? { dynsec: true } : {}),
+        ...(options.mqttInflight !== undefined ? { inflight: options.mqttInflight } : {}),
       });
     } else {
       const embedded = await createEmbeddedBroker({

@@ -28,6 +28,12 @@ export function createMetrics() {
       help: 'Telemetry samples dropped as duplicates (seq seen before)',
       registers: [registry],
     }),
+    telemetryCommitRows: new Histogram({
+      name: 'edgefleet_telemetry_commit_rows',
+      help: 'Telemetry samples per group commit (1 under load means messages reach the hub one at a time)',
+      buckets: [1, 2, 5, 10, 50, 100, 500, 2000],
+      registers: [registry],
+    }),
     httpRequests: new Counter({
       name: 'edgefleet_http_requests_total',
       help: 'HTTP requests, by method and status',

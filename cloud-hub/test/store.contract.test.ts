@@ -155,6 +155,24 @@ for (const driver of drivers) {
       expect((await store.devices.telemetry('d1', { sinceSeq: 2 })).map((s) => s.seq)).toEqual([3, 4]);
     });
 
+    it('keeps each device’s newest sample when one batch holds several devices', async () => {
+      for (const id of ['m1', 'm2']) {
+        await store.devices.insert({ id, name: id, tags: [], profile: null, facts, secretHash: `h-${id}` });
+      }
+      await store.devices.insertTelemetry([{ deviceId: 'm2', sample: sample(9) }]);
+      const stored = await store.devices.insertTelemetry([
+        { deviceId: 'm1', sample: sample(2) },
+        { deviceId: 'm2', sample: sample(3) },
+        { deviceId: 'm1', sample: sample(5) },
+        { deviceId: 'm1', sample: sample(4) },
+      ]);
+      expect(stored).toBe(4);
+      expect((await store.devices.get('m1'))?.lastTelemetry?.seq).toBe(5);
+      // An older sample arriving late does not replace the newer one.
+      expect((await store.devices.get('m2'))?.lastTelemetry?.seq).toBe(9);
+      expect((await store.devices.get('m1'))?.lastSeenAt).not.toBeNull();
+    });
+
     it('bumps the desired revision on every write', async () => {
       await store.devices.insert({
         id: 'd2',

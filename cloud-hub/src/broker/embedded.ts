@@ -1,8 +1,11 @@
 /**
  * The embedded broker: aedes on a TCP port, with per-device credentials checked at CONNECT and
  * the topic ACL of @edgefleet/protocol enforced on every publish and subscribe. The hub handles
- * device messages in aedes' `published` hook, so a device gets its PUBACK only once the hub has
- * stored the message.
+ * device messages in aedes' `authorizePublish` hook, so a device gets its PUBACK only once the hub
+ * has stored the message: aedes writes a QoS 1 PUBACK right after `authorizePublish` and before the
+ * `published` hook runs, so storing in `published` (as the hub once did) acknowledged messages a
+ * crash could still lose. aedes hands all the PUBLISHes of one socket read to the hooks at once, so a
+ * device with several messages in flight gets them into the same group commit.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -66,8 +69,18 @@ export async function createEmbeddedBroker(
     authorizePublish(client, packet, done) {
       const principal = (client as TaggedClient | null)?.edgefleet;
       if (!client || principal?.kind === 'hub') return done(null);
-      if (principal?.kind === 'device' && deviceMayPublish(principal.deviceId, packet.topic))
-        return done(null);
+      if (principal?.kind === 'device' && deviceMayPublish(principal.deviceId, packet.topic)) {
+        if (!handler) return done(null);
+        handler(packet.topic, packet.payload as Buffer, principal.deviceId).then(
+          () => done(null),
+          (error: unknown) => {
+            // Not acknowledged (aedes drops the connection): the device keeps the message and sends it again.
+            logger.error({ err: error, topic: packet.topic }, 'storing a device message failed');
+            done(error as Error);
+          },
+        );
+        return;
+      }
       logger.warn({ clientId: client.id, topic: packet.topic }, 'mqtt publish denied by ACL');
       options.onInvalid?.('acl-publish');
       done(new Error('not authorized'));
@@ -81,18 +94,6 @@ export async function createEmbeddedBroker(
       options.onInvalid?.('acl-subscribe');
       // A null subscription is a refusal (SUBACK 0x80) without dropping the connection.
       done(null, null);
-    },
-    published(packet, client, done) {
-      const principal = (client as TaggedClient | null)?.edgefleet;
-      if (!handler || principal?.kind !== 'device' || packet.topic.startsWith('$SYS')) return done();
-      handler(packet.topic, Buffer.from(packet.payload), principal.deviceId).then(
-        () => done(),
-        (error: unknown) => {
-          // Not acknowledged: the device keeps the message and sends it again.
-          logger.error({ err: error, topic: packet.topic }, 'storing a device message failed');
-          done(error as Error);
-        },
-      );
     },
   });
   const server: Server = options.tls

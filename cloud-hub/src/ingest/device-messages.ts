@@ -29,6 +29,7 @@ export function createDeviceMessageHandler(
   const { metrics, logger } = ctx;
   const telemetry = groupCommit<{ deviceId: string; sample: TelemetrySample }>(async (rows) => {
     const stored = await ctx.store.devices.insertTelemetry(rows);
+    metrics.telemetryCommitRows.observe(rows.length);
     metrics.telemetryStored.inc(stored);
     metrics.telemetryDuplicates.inc(rows.length - stored);
   });
@@ -36,6 +37,15 @@ export function createDeviceMessageHandler(
     await ctx.store.stats.insert(rows);
   });
 
+  /**
+   * The brokers hand over several messages at once (a socket read's worth, or a window of
+   * unacknowledged ones), and their handling overlaps. Telemetry and stats windows do not mind
+   * (group commits, duplicates dropped by seq, the newest sample wins by time), but a device's
+   * status and reported state must be applied in the order it sent them: an older "downloading"
+   * stored after a newer "active" would leave the device stuck in its rollout. So those run one
+   * after the other per device.
+   */
+  const inOrder = new Map<string, Promise<void>>();
   const handler = async (
     topic: string,
     payload: Buffer,
@@ -46,6 +56,22 @@ export function createDeviceMessageHandler(
       metrics.mqttInvalid.inc({ reason: 'topic' });
       return;
     }
+    if (parsed.kind === 'telemetry' || parsed.kind === 'stats') return handle(topic, parsed, payload);
+    const { deviceId } = parsed;
+    const previous = inOrder.get(deviceId) ?? Promise.resolve();
+    const current = previous.catch(() => undefined).then(() => handle(topic, parsed, payload));
+    const tail = current.catch(() => undefined);
+    inOrder.set(deviceId, tail);
+    void tail.then(() => {
+      if (inOrder.get(deviceId) === tail) inOrder.delete(deviceId);
+    });
+    return current;
+  };
+  const handle = async (
+    topic: string,
+    parsed: NonNullable<ReturnType<typeof parseDeviceTopic>>,
+    payload: Buffer,
+  ): Promise<void> => {
     const { deviceId } = parsed;
     metrics.mqttMessages.inc({ kind: parsed.kind });
     try {

@@ -6,7 +6,7 @@ export const hubCommand: Command = {
   name: 'hub',
   summary: 'Run the hub: API, dashboard, embedded MQTT broker, SQLite and local artifacts by default',
   usage:
-    'hub [--port 8080] [--host 0.0.0.0] [--data DIR] [--mqtt-port 1883 | --mqtt-url URL [--mqtt-shared-group G] [--mqtt-dynsec] [--mqtt-ws-port P] [--tls-cert F --tls-key F]] [--db URL] [--artifacts db|DIR] [--replica-id ID] [--advertised-host H] [--webhook URL]… [--drift-interval SECONDS]   (EDGEFLEET_WEBHOOK_SECRET signs webhook bodies)',
+    'hub [--port 8080] [--host 0.0.0.0] [--data DIR] [--mqtt-port 1883 | --mqtt-url URL [--mqtt-shared-group G] [--mqtt-inflight 100] [--mqtt-dynsec] [--mqtt-ws-port P] [--tls-cert F --tls-key F]] [--db URL] [--artifacts db|DIR] [--replica-id ID] [--advertised-host H] [--webhook URL]… [--drift-interval SECONDS]   (EDGEFLEET_WEBHOOK_SECRET signs webhook bodies)',
   options: {
     port: { type: 'string' },
     host: { type: 'string' },
@@ -15,6 +15,7 @@ export const hubCommand: Command = {
     'mqtt-url': { type: 'string' },
     'mqtt-shared-group': { type: 'string' },
     'mqtt-dynsec': { type: 'boolean' },
+    'mqtt-inflight': { type: 'string' },
     'mqtt-ws-port': { type: 'string' },
     artifacts: { type: 'string' },
     'tls-cert': { type: 'string' },
@@ -38,6 +39,9 @@ export const hubCommand: Command = {
     const tls =
       certFile && keyFile ? { cert: await readFile(certFile), key: await readFile(keyFile) } : undefined;
     const wsPort = optionalInt(ctx, 'mqtt-ws-port');
+    const inflight = optionalInt(ctx, 'mqtt-inflight');
+    if (inflight !== undefined && (inflight < 1 || inflight > 65_535))
+      throw new UsageError('--mqtt-inflight takes 1 to 65535');
     const webhooks = (ctx.values.webhook as string[] | undefined) ?? [];
     for (const url of webhooks)
       if (!/^https?:\/\//.test(url)) throw new UsageError(`--webhook needs an http(s) URL, got "${url}"`);
@@ -51,6 +55,7 @@ export const hubCommand: Command = {
       ...(mqttUrl ? { mqttUrl } : {}),
       ...(mqttSharedGroup ? { mqttSharedGroup } : {}),
       ...(ctx.values['mqtt-dynsec'] ? { mqttDynsec: true } : {}),
+      ...(inflight !== undefined ? { mqttInflight: inflight } : {}),
       ...(advertisedHost ? { advertisedHost } : {}),
       ...(db ? { db } : {}),
       ...(replicaId ? { replicaId } : {}),
