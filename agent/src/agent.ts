@@ -6,19 +6,18 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { EDGEFLEET_VERSION, encodeMessage, type ReportedState, topics } from '@edgefleet/protocol';
-import { serve } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import { ChunkReceiver } from './chunk-receiver.ts';
 import { type Credentials, loadCredentials, saveCredentials } from './credentials.ts';
 import { detectProfile, gatherFacts } from './detect.ts';
 import { DriftStatsCollector, REFERENCE_PROFILE_FILE } from './drift-stats.ts';
 import { AgentError } from './errors.ts';
-import { httpFetch } from './http.ts';
-import { type DownloadProgress, enroll, HubApi } from './hub-api.ts';
+import type { Fetch } from './http.ts';
+import { type DownloadProgress, enroll, HubApi, plainFetch } from './hub-api.ts';
 import { LoadedModels } from './inference/loaded-models.ts';
 import { InferenceMetrics } from './inference/metrics.ts';
 import type { InferenceObserver } from './inference/observer.ts';
-import { createInferenceApp } from './inference/server.ts';
+import { createInferenceServer } from './inference/server.ts';
 import { DeviceLink } from './link.ts';
 import { ProbationGuard } from './probation.ts';
 import { Reconciler } from './reconciler.ts';
@@ -79,6 +78,11 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** HTTP to the hub: Node's fetch, or undici's with the pinned CA (loaded only then). */
+async function hubHttp(caPem: string | undefined): Promise<Fetch> {
+  return caPem ? (await import('./http.ts')).httpFetch(caPem) : plainFetch;
+}
+
 async function ensureEnrolled(o: AgentOptions, logger: Logger): Promise<Credentials> {
   const existing = await loadCredentials(o.dataDir);
   if (existing) return existing;
@@ -95,7 +99,7 @@ async function ensureEnrolled(o: AgentOptions, logger: Logger): Promise<Credenti
   const response = await enroll(
     hub,
     { token: o.enrollToken, ...(o.name ? { name: o.name } : {}), profile, facts },
-    httpFetch(caPem),
+    await hubHttp(caPem),
   );
   const credentials = await saveCredentials(o.dataDir, hub, response, caPem);
   logger.info({ deviceId: response.deviceId, name: response.name, profile }, 'enrolled');
@@ -137,7 +141,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   models.addObserver(driftStats);
   const caPem = options.caFile ? await readFile(options.caFile, 'utf8') : credentials.caPem;
-  const hub = new HubApi(credentials.hub, credentials.secret, httpFetch(caPem));
+  const hub = new HubApi(credentials.hub, credentials.secret, await hubHttp(caPem));
   let link: DeviceLink | undefined;
   let reportTimer: NodeJS.Timeout | undefined;
   const profile = credentials.profile;
@@ -233,12 +237,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     }
   }
 
-  const app = createInferenceApp(models);
-  const server = serve({
-    fetch: app.fetch,
-    port: options.port ?? 8081,
-    hostname: options.host ?? '127.0.0.1',
-  });
+  const server = createInferenceServer(models);
+  server.listen(options.port ?? 8081, options.host ?? '127.0.0.1');
   await new Promise<void>((ok, fail) => {
     server.once('listening', () => ok());
     server.once('error', fail);
@@ -276,7 +276,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       ts: new Date().toISOString(),
       ...health,
       inference,
-      ...(notes.length ? { notes } : {}),
+      // The telemetry schema takes at most 20 notes of 200 characters: a longer one (a fallback's
+      // reason quoting the runtime's error) would get the whole sample refused by the hub.
+      ...(notes.length
+        ? { notes: notes.slice(0, 20).map((n) => (n.length > 200 ? `${n.slice(0, 199)}…` : n)) }
+        : {}),
       ...(shadowStats.length ? { shadow: shadowStats } : {}),
     };
     await outbox.append(topics.telemetry(deviceId), encodeMessage({ samples: [sample] }));

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { cpus, hostname, arch as osArch, platform as osPlatform } from 'node:os';
+import { cpus, hostname, arch as osArch, platform as osPlatform, totalmem } from 'node:os';
 import { join } from 'node:path';
 import {
   acceleratorsIn,
@@ -17,7 +17,6 @@ import {
   type HardwareFacts,
 } from '@edgefleet/device-profiles';
 import { type DeviceFacts, EDGEFLEET_VERSION } from '@edgefleet/protocol';
-import si from 'systeminformation';
 
 export interface SystemFacts {
   platform: string;
@@ -29,18 +28,19 @@ export interface SystemFacts {
 export interface GatherOptions {
   /** Where `/proc`, `/sys`, `/dev` and `/etc` are; `/` on a device, a fixture directory in tests. */
   root?: string;
-  /** Platform, arch, memory and cores; from Node and systeminformation by default. */
+  /** Platform, arch, memory and cores; from Node by default. */
   system?: () => Promise<SystemFacts>;
   profiles?: readonly DeviceProfile[];
 }
 
 async function liveSystem(): Promise<SystemFacts> {
-  const mem = await si.mem();
+  // os.totalmem() is MemTotal of /proc/meminfo on Linux, the figure systeminformation's mem().total
+  // gave; the agent no longer loads systeminformation (its sources cost an idle agent several MB).
   // process.arch, not the kernel's: a 64-bit kernel under a 32-bit userland still runs 32-bit Node.
   return {
     platform: osPlatform(),
     arch: osArch(),
-    memTotalMb: Math.round(mem.total / 1024 / 1024),
+    memTotalMb: Math.round(totalmem() / 1024 / 1024),
     cpuCores: cpus().length,
   };
 }

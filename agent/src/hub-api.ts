@@ -12,7 +12,15 @@ import {
   enrollResponse,
 } from '@edgefleet/protocol';
 import { AgentError } from './errors.ts';
-import { type Fetch, httpFetch } from './http.ts';
+import type { Fetch } from './http.ts';
+import { nodeFetch } from './node-fetch.ts';
+
+/**
+ * HTTP to the hub without a pinned CA: fetch over node:http(s) (`node-fetch.ts`), not the global
+ * fetch, whose WebAssembly parser an idle agent would carry for good. `http.ts` (undici, for a
+ * pinned CA) is imported only when the agent has a CA.
+ */
+export const plainFetch: Fetch = nodeFetch;
 
 async function hubFetch(http: Fetch, url: string, init: RequestInit, what: string): Promise<Response> {
   let response: Response;
@@ -38,7 +46,7 @@ async function hubFetch(http: Fetch, url: string, init: RequestInit, what: strin
 export async function enroll(
   hub: string,
   request: EnrollRequest,
-  http: Fetch = httpFetch(),
+  http: Fetch = plainFetch,
 ): Promise<EnrollResponse> {
   const response = await hubFetch(
     http,
@@ -93,7 +101,7 @@ export class HubApi {
   constructor(
     readonly hub: string,
     private readonly secret: string,
-    private readonly http: Fetch = httpFetch(),
+    private readonly http: Fetch = plainFetch,
   ) {}
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {

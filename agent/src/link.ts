@@ -111,6 +111,9 @@ export class DeviceLink {
       keepalive: 30,
       reconnectPeriod: 2000,
       connectTimeout: 10_000,
+      // No 64 K-entry cache of 2-byte number buffers in mqtt-packet (~6 MB of heap held for good);
+      // a device publishes a few messages a minute, so allocating them as needed costs nothing.
+      writeCache: false,
       will: { topic: topics.status(deviceId), payload: Buffer.from(offline), qos: 1, retain: true },
       ...(this.o.ca ? { ca: this.o.ca } : {}),
     });

@@ -302,7 +302,7 @@ describe('agent', () => {
     expect(answer.status).toBe(200);
     expect(logs.some((l) => l.msg === 'model active (loaded from disk)')).toBe(true);
     // Telemetry keeps numbering where it left off, waiting in the outbox (the first sample is taken
-    // in the background so start-up never waits on systeminformation).
+    // in the background so start-up never waits on it).
     const running = agent;
     await waitFor(async () => (await running.outbox.stats()).pending > 0, 'first sample queued');
     const pending = await running.outbox.pending();

@@ -24,7 +24,12 @@ export function createApp(ctx: HubContext): Hono<HubEnv> {
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
-    ctx.metrics.httpRequests.inc({ method: c.req.method, status: String(c.res.status) });
+    // A route that wrote to the Node response itself (artifact bytes) returns a placeholder
+    // Response; the status that went out is on the Node response.
+    const sent = c.res.headers.has('x-hono-already-sent')
+      ? (c.env as { outgoing?: { statusCode: number } } | undefined)?.outgoing?.statusCode
+      : undefined;
+    ctx.metrics.httpRequests.inc({ method: c.req.method, status: String(sent ?? c.res.status) });
     ctx.metrics.httpDuration.observe({ method: c.req.method }, (performance.now() - started) / 1000);
   });
 

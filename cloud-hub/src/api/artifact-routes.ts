@@ -1,5 +1,9 @@
 /** Artifacts by sha256, with ETag and single-range requests so agents can resume downloads. */
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { assertMayReadArtifact } from '../access.ts';
 import type { HubContext } from '../context.ts';
 import { HubError, notFound } from '../errors.ts';
@@ -63,16 +67,46 @@ export function artifactRoutes(router: ApiRouter, ctx: HubContext): void {
       if (range === 'unsatisfiable') {
         return c.body(null, 416, { ...headers, 'Content-Range': `bytes */${stat.sizeBytes}` });
       }
+      const status = range ? 206 : 200;
+      const bodyHeaders: Record<string, string> = range
+        ? {
+            ...headers,
+            'Content-Range': `bytes ${range.start}-${range.end}/${stat.sizeBytes}`,
+            'Content-Length': String(range.end - range.start + 1),
+          }
+        : { ...headers, 'Content-Length': String(stat.sizeBytes) };
+      // HEAD runs this GET handler and drops the body: open no file for it.
+      if (c.req.method === 'HEAD') return c.body(null, status, bodyHeaders);
       const stream = await ctx.artifacts.read(sha256, range);
-      const body = Readable.toWeb(stream) as ReadableStream;
-      if (range) {
-        return c.body(body, 206, {
-          ...headers,
-          'Content-Range': `bytes ${range.start}-${range.end}/${stat.sizeBytes}`,
-          'Content-Length': String(range.end - range.start + 1),
-        });
+      const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+      if (!outgoing) {
+        // Not under @hono/node-server (app.request in tests): a web stream through Hono.
+        return c.body(Readable.toWeb(stream) as ReadableStream, status, bodyHeaders);
       }
-      return c.body(body, 200, { ...headers, 'Content-Length': String(stat.sizeBytes) });
+      // Under Node, pipe the store's stream into the socket as a static server does, without the
+      // web-streams hop (Readable.toWeb, then a reader in @hono/node-server). Headers go out only
+      // once the store has opened the bytes, so a failure there is still an ordinary error
+      // response rather than a cut-off 200.
+      try {
+        await firstBytes(stream);
+      } catch (error) {
+        stream.destroy();
+        throw error;
+      }
+      outgoing.writeHead(status, bodyHeaders);
+      pipeline(stream, outgoing).catch((error: NodeJS.ErrnoException) => {
+        // pipeline closes both sides: the file is closed whether the client left or the read failed.
+        if (error.code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away
+        ctx.logger.error({ err: error, sha256 }, 'artifact download failed mid-stream');
+      });
+      return RESPONSE_ALREADY_SENT;
     },
   );
+}
+
+/** Resolves when the store's stream has opened (a file) or has data or its end (other stores). */
+async function firstBytes(stream: Readable): Promise<void> {
+  // once() rejects with the stream's 'error' (a file gone between stat and open, a store failure).
+  if ('pending' in stream && stream.pending === true) await once(stream, 'ready');
+  else if (stream.readableLength === 0 && !stream.readableEnded) await once(stream, 'readable');
 }

@@ -8,6 +8,7 @@ import { HubError } from '../errors.ts';
 import type { ArtifactStore, ByteRange } from './artifact-store.ts';
 
 const SHA256 = /^[0-9a-f]{64}$/;
+const READ_CHUNK = 1024 * 1024;
 
 export function createDiskArtifactStore(root: string): ArtifactStore {
   const pathOf = (sha256: string) => {
@@ -50,7 +51,12 @@ export function createDiskArtifactStore(root: string): ArtifactStore {
       return s?.isFile() ? { sizeBytes: s.size } : undefined;
     },
     async read(sha256: string, range?: ByteRange): Promise<Readable> {
-      return createReadStream(pathOf(sha256), range ? { start: range.start, end: range.end } : {});
+      // 1 MiB reads (Node's default is 64 KiB): a sixteenth of the reads and socket writes for a
+      // download; memory stays bounded, one or two chunks per download in flight.
+      return createReadStream(pathOf(sha256), {
+        highWaterMark: READ_CHUNK,
+        ...(range ? { start: range.start, end: range.end } : {}),
+      });
     },
     async delete(sha256) {
       await rm(pathOf(sha256), { force: true });

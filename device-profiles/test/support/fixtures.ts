@@ -1,7 +1,7 @@
 /**
  * Recorded device facts under test/fixtures/<name>/: a file tree laid out like the device's root
  * (proc/, sys/, dev/, etc/) plus fixture.json with the expected profile and the system facts
- * (platform, arch, memory) that come from Node and systeminformation rather than files.
+ * (platform, arch, memory) that come from Node rather than files.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -7,10 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { downloadBench } from '../src/bench/download.ts';
+import { FLASHED_NODE_FLAGS } from '../src/bench/footprint.ts';
+import { benchmarks } from '../src/bench/index.ts';
 import { writeResults } from '../src/bench/report.ts';
 import type { BenchResult } from '../src/bench/types.ts';
 import type { CommandContext } from '../src/command.ts';
-import { benchCommand } from '../src/commands/bench.ts';
+import { BENCH_NAMES, benchCommand } from '../src/commands/bench.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'ef-bench-test-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -43,6 +45,18 @@ describe('edgefleet bench', () => {
     const summary = await readFile(join(dir, 'summary.md'), 'utf8');
     expect(summary).toContain('| download | hub artifact download |');
   }, 180_000);
+
+  it('lists the same benchmark names, in the same order, as the modules it loads lazily', () => {
+    expect(BENCH_NAMES).toEqual(benchmarks.map((b) => b.name));
+  });
+
+  it('measures "as flashed" with the node flags the flash launcher passes by default', async () => {
+    const launcher = await readFile(
+      new URL('../../../scripts/flash/templates/launch.sh', import.meta.url),
+      'utf8',
+    );
+    expect(launcher).toContain(`\${EDGEFLEET_NODE_OPTIONS-${FLASHED_NODE_FLAGS.join(' ')}}`);
+  });
 
   it('refuses an unknown benchmark name with a usage error naming the known ones', async () => {
     const ctx = {
