@@ -4,22 +4,24 @@
  * their top labels. Checked against pixel values computed by hand.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey, type ImagePreprocessing, type SigningKeyFile } from '@edgefleet/bundle';
 import { buildModel } from '@edgefleet/converters';
-import type { Hono } from 'hono';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadedModels } from '../src/inference/loaded-models.ts';
 import { InferenceMetrics } from '../src/inference/metrics.ts';
-import { createInferenceApp } from '../src/inference/server.ts';
+import { createInferenceServer } from '../src/inference/server.ts';
 import { makeBundle, quiet, serveBundle } from './fixtures.ts';
 
 let dir: string;
 let key: SigningKeyFile;
 let models: LoadedModels;
-let app: Hono;
+let server: Server;
+let baseUrl: string;
 
 const W = 4;
 const H = 4;
@@ -55,7 +57,7 @@ async function serve(name: string, model: Uint8Array, preprocessing: ImagePrepro
 }
 
 const postImage = (model: string, body: Uint8Array, type = 'image/png') =>
-  app.request(`/v2/models/${model}/infer/image`, {
+  fetch(`${baseUrl}/v2/models/${model}/infer/image`, {
     method: 'POST',
     headers: { 'content-type': type },
     body: body as Uint8Array<ArrayBuffer>,
@@ -74,7 +76,9 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ef-image-'));
   key = await generateSigningKey();
   models = new LoadedModels(new InferenceMetrics(), quiet);
-  app = createInferenceApp(models);
+  server = createInferenceServer(models);
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   png = new Uint8Array(
     await sharp(Buffer.from(pixels), { raw: { width: W, height: H, channels: 3 } })
       .png()
@@ -111,6 +115,7 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
+  await new Promise((done) => server?.close(done));
   await models?.closeAll();
   await rm(dir, { recursive: true, force: true });
 });

@@ -23,12 +23,16 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
-/** Spawn `edgefleet agent …` and wait for its "agent ready" line. */
-export async function spawnAgent(cliPath: string, args: string[]): Promise<AgentProcess> {
+/** Spawn `edgefleet agent …` (after `nodeFlags`, if any) and wait for its "agent ready" line. */
+export async function spawnAgent(
+  cliPath: string,
+  args: string[],
+  nodeFlags: readonly string[] = [],
+): Promise<AgentProcess> {
   const t0 = performance.now();
   // EDGEFLEET_BENCH_AGENT_FLAGS: extra node flags for the agent (e.g. --cpu-prof, which NODE_OPTIONS refuses).
   const flags = (process.env.EDGEFLEET_BENCH_AGENT_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...flags, cliPath, 'agent', '--port', '0', ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, ...flags, cliPath, 'agent', '--port', '0', ...args], {
     env: { ...process.env, EDGEFLEET_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -85,6 +89,21 @@ export interface AgentSetup {
   cleanup(): Promise<void>;
 }
 
+/** Publish `model` (ONNX) as `name`@1.0.0 and return the ONNX artifact the hub made for CPUs. */
+export async function publishModel(hub: BenchHub, name: string, model: Uint8Array): Promise<Uint8Array> {
+  await hub.api('PUT', `/models/${name}/versions/1.0.0`, model);
+  const version = await hub.api<{ files: { file: string; sha256: string; kind: string }[] }>(
+    'GET',
+    `/models/${name}/versions/1.0.0`,
+  );
+  const file = version.files.find((f) => f.kind === 'artifact' && f.file.endsWith('.onnx'));
+  if (!file) throw new Error(`the published version of ${name} has no ONNX artifact`);
+  const response = await fetch(`${hub.url}/api/v1/artifacts/${file.sha256}`, {
+    headers: { authorization: `Bearer ${hub.adminToken}` },
+  });
+  return new Uint8Array(await response.arrayBuffer());
+}
+
 /** Hub up, CNN built and published; no agent yet. */
 export async function prepareAgentSetup(progress: (text: string) => void): Promise<AgentSetup> {
   const { buildCnnClassifier, cnnSamples, inspectOnnx } = await import('@edgefleet/converters');
@@ -93,17 +112,7 @@ export async function prepareAgentSetup(progress: (text: string) => void): Promi
   const hub = await startBenchHub();
   const dataDir = await mkdtemp(join(tmpdir(), 'edgefleet-bench-agent-'));
   progress('publishing it to the hub…');
-  await hub.api('PUT', `/models/${MODEL}/versions/1.0.0`, model);
-  const version = await hub.api<{ files: { file: string; sha256: string; kind: string }[] }>(
-    'GET',
-    `/models/${MODEL}/versions/1.0.0`,
-  );
-  const file = version.files.find((f) => f.kind === 'artifact' && f.file.endsWith('.onnx'));
-  if (!file) throw new Error('the published version has no ONNX artifact');
-  const response = await fetch(`${hub.url}/api/v1/artifacts/${file.sha256}`, {
-    headers: { authorization: `Bearer ${hub.adminToken}` },
-  });
-  const artifact = new Uint8Array(await response.arrayBuffer());
+  const artifact = await publishModel(hub, MODEL, model);
   const sample = cnnSamples(1, 7).samples[0]?.image;
   if (!sample) throw new Error('no CNN sample');
   const input = sample.data as Float32Array;
@@ -126,57 +135,108 @@ export async function prepareAgentSetup(progress: (text: string) => void): Promi
   };
 }
 
-/** Enroll and start an agent process (tagged "bench"). */
-export async function startEnrolledAgent(setup: AgentSetup, cliPath: string): Promise<AgentProcess> {
+/** Enroll and start an agent process (tagged "bench"); by default in the setup's data directory. */
+export async function startEnrolledAgent(
+  setup: AgentSetup,
+  cliPath: string,
+  options: { dataDir?: string; nodeFlags?: readonly string[] } = {},
+): Promise<AgentProcess> {
   const { token } = await setup.hub.api<{ token: string }>('POST', '/enrollment-tokens', {
     uses: 1,
     tags: ['bench'],
   });
-  return spawnAgent(cliPath, [
-    '--hub',
-    setup.hub.url,
-    '--enroll-token',
-    token,
-    '--data',
-    setup.dataDir,
-    '--name',
-    'bench-agent',
-  ]);
+  return spawnAgent(
+    cliPath,
+    [
+      '--hub',
+      setup.hub.url,
+      '--enroll-token',
+      token,
+      '--data',
+      options.dataDir ?? setup.dataDir,
+      '--name',
+      'bench-agent',
+    ],
+    options.nodeFlags,
+  );
 }
 
 /** Roll the CNN out to the bench agent and wait until its inference route serves it. */
 export async function deployCnn(setup: AgentSetup, agent: AgentProcess): Promise<void> {
-  await setup.hub.api('POST', '/rollouts', { model: MODEL, version: '1.0.0', target: { tags: ['bench'] } });
+  await deployModel(setup.hub, agent, MODEL);
+}
+
+/** Roll a published model (`name`@1.0.0) out to the bench agent and wait until it serves it. */
+export async function deployModel(hub: BenchHub, agent: AgentProcess, name: string): Promise<void> {
+  await hub.api('POST', '/rollouts', { model: name, version: '1.0.0', target: { tags: ['bench'] } });
   await until(
-    async () => (await fetch(`${agent.inference}/models/${MODEL}`).catch(() => undefined))?.ok === true,
-    'the agent to serve the CNN',
+    async () => (await fetch(`${agent.inference}/models/${name}`).catch(() => undefined))?.ok === true,
+    `the agent to serve ${name}`,
     120_000,
     100,
   );
 }
 
+/** A request body of KServe's binary tensor data extension (one FP32 input, binary outputs asked for). */
+export function binaryInferBody(
+  input: string,
+  data: Float32Array,
+  shape: number[],
+): { body: Buffer; headers: Record<string, string> } {
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: input, shape, datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }],
+      parameters: { binary_data_output: true },
+    }),
+  );
+  return {
+    body: Buffer.concat([header, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)]),
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(header.length),
+    },
+  };
+}
+
 // node:http with keep-alive rather than fetch: undici's per-request cost would be charged to the agent.
 const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 1 });
 
-/** One inference over the agent's local HTTP API; throws on a non-200. */
-export function inferOverHttp(agent: AgentProcess, body: string): Promise<void> {
-  const url = new URL(`${agent.inference}/models/${MODEL}/infer`);
+/**
+ * One POST over keep-alive node:http; resolves with the response's size in bytes, throws on a non-200.
+ * `url` is the full URL (the agent's infer route, or the floor's echo server).
+ */
+export function postOverHttp(
+  url: string,
+  body: string | Buffer,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: 'POST', agent: keepAlive, headers: { 'content-type': 'application/json' } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve()
-            : reject(new Error(`infer: ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 300)}`)),
-        );
-        res.on('error', reject);
-      },
-    );
+    const req = request(url, { method: 'POST', agent: keepAlive, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (res.statusCode !== 200) chunks.push(c);
+      });
+      res.on('end', () =>
+        res.statusCode === 200
+          ? resolve(size)
+          : reject(
+              new Error(`POST ${url}: ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 300)}`),
+            ),
+      );
+      res.on('error', reject);
+    });
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** One inference over the agent's local HTTP API (the CNN unless `model` is given); throws on a non-200. */
+export function inferOverHttp(
+  agent: AgentProcess,
+  body: string | Buffer,
+  options: { model?: string; headers?: Record<string, string> } = {},
+): Promise<number> {
+  return postOverHttp(`${agent.inference}/models/${options.model ?? MODEL}/infer`, body, options.headers);
 }
