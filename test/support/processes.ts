@@ -138,8 +138,8 @@ export interface AgentProc extends Proc {
   inferenceUrl: string;
 }
 
-export async function spawnAgent(args: string[]): Promise<AgentProc> {
-  const proc = spawnCli(['agent', '--port', '0', ...args]);
+export async function spawnAgent(args: string[], env: Record<string, string> = {}): Promise<AgentProc> {
+  const proc = spawnCli(['agent', '--port', '0', ...args], env);
   const ready = await proc.waitForLog('agent ready');
   return { ...proc, inferenceUrl: String(ready.inference) };
 }
