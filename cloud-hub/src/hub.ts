@@ -102,7 +102,9 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
     options.logger ?? pino({ name: 'edgefleet-hub', level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info' });
   const dataDir = resolve(options.dataDir ?? 'edgefleet-data');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const store = await openStore(options.db ?? join(dataDir, 'hub.db'));
+  const store = await openStore(options.db ?? join(dataDir, 'hub.db'), (error) =>
+    logger.warn({ err: error }, 'a pooled PostgreSQL connection was lost; the next query opens another'),
+  );
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
   try {
     const artifacts =

@@ -35,9 +35,20 @@ export function openSqlite(path: string): DatabaseHandle {
   return { db, dialect: 'sqlite', description: `sqlite:${path}`, close: () => db.destroy() };
 }
 
+/** Called when PostgreSQL drops an idle pooled connection (server restart, admin termination). */
+export type ConnectionErrorHandler = (error: Error) => void;
+
 /** Open PostgreSQL at `url`. */
-export function openPostgres(url: string, poolSize = 10): DatabaseHandle {
+export function openPostgres(
+  url: string,
+  poolSize = 10,
+  onIdleError?: ConnectionErrorHandler,
+): DatabaseHandle {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // pg emits an idle client's error on the pool, and an unheard 'error' event ends the process: a
+  // PostgreSQL restart must cost the hub a reconnect (the pool opens a new client on next use), not
+  // its life.
+  pool.on('error', (error) => onIdleError?.(error));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const safe = new URL(url);
   safe.password = '';
@@ -45,9 +56,12 @@ export function openPostgres(url: string, poolSize = 10): DatabaseHandle {
 }
 
 /** Open the store named by `--db` (a postgres:// URL, or a SQLite path), migrated to the latest schema. */
-export async function openDatabase(url: string): Promise<DatabaseHandle> {
+export async function openDatabase(
+  url: string,
+  onIdleError?: ConnectionErrorHandler,
+): Promise<DatabaseHandle> {
   const handle = /^postgres(ql)?:\/\//.test(url)
-    ? openPostgres(url)
+    ? openPostgres(url, 10, onIdleError)
     : openSqlite(url.replace(/^sqlite:/, ''));
   try {
     await migrateToLatest(handle.db as never, handle.dialect);

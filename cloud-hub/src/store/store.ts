@@ -1,6 +1,6 @@
 /** The hub's store: one object of repositories over SQLite or PostgreSQL. */
 import type { Kysely } from 'kysely';
-import { type DatabaseHandle, type Dialect, openDatabase } from './db.ts';
+import { type ConnectionErrorHandler, type DatabaseHandle, type Dialect, openDatabase } from './db.ts';
 import { devicesRepo } from './devices.ts';
 import { eventsRepo } from './events.ts';
 import { keysRepo } from './keys.ts';
@@ -54,6 +54,6 @@ export function storeOver(handle: DatabaseHandle): Store {
 }
 
 /** Open and migrate the store named by `url` (postgres://… or a SQLite file path). */
-export async function openStore(url: string): Promise<Store> {
-  return storeOver(await openDatabase(url));
+export async function openStore(url: string, onIdleError?: ConnectionErrorHandler): Promise<Store> {
+  return storeOver(await openDatabase(url, onIdleError));
 }
