@@ -4,7 +4,7 @@
  * get a 400 that says what is wrong, and every call is counted and offered to the observers.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,28 @@ const tensor = (data: unknown, shape = [2, 4], extra: Record<string, unknown> = 
   inputs: [{ name: 'input', shape, datatype: 'FP32', data, ...extra }],
 });
 const rows = [0.1, -0.4, 2.5, 1, -3, 0.75, 0.5, -0.125];
+
+/**
+ * A POST written piece by piece with node:http (fetch cannot declare a length it does not send);
+ * `end: false` leaves the body unfinished, as a client that is still sending.
+ */
+const rawPost = (
+  url: string,
+  o: { headers?: Record<string, string>; chunks: string[]; end: boolean },
+): Promise<{ status: number; body: string }> =>
+  new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', ...(o.headers ? { headers: o.headers } : {}) });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    for (const c of o.chunks) req.write(c);
+    if (o.end) req.end();
+  });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ef-kserve-'));
@@ -408,21 +430,10 @@ describe('routes and limits of the tensor route', () => {
   });
 
   it('answers 413 to a body declared over 64 MB without reading it', async () => {
-    const { request } = await import('node:http');
-    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`${base}/v2/models/mlp/infer`, {
-        method: 'POST',
-        headers: { 'content-length': String(65 * 1024 * 1024) },
-      });
-      req.on('response', (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => {
-          body += c.toString();
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.write('{"inputs": [');
+    const answer = await rawPost(`${base}/v2/models/mlp/infer`, {
+      headers: { 'content-length': String(65 * 1024 * 1024) },
+      chunks: ['{"inputs": ['],
+      end: false,
     });
     expect(answer.status).toBe(413);
     expect(JSON.parse(answer.body)).toEqual({ error: 'request body over 64 MB' });
@@ -432,21 +443,8 @@ describe('routes and limits of the tensor route', () => {
     const small = createInferenceServer(models, { maxBodyBytes: 4096 });
     await new Promise<void>((ok) => small.listen(0, '127.0.0.1', ok));
     const url = `http://127.0.0.1:${(small.address() as AddressInfo).port}/v2/models/mlp/infer`;
-    const { request } = await import('node:http');
-    const chunked = (chunks: string[]) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = request(url, { method: 'POST' }); // no content-length: chunked
-        req.on('response', (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => {
-            body += c.toString();
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-        for (const c of chunks) req.write(c);
-        req.end();
-      });
+    // No content-length: the body goes chunked.
+    const chunked = (chunks: string[]) => rawPost(url, { chunks, end: true });
     try {
       const json = JSON.stringify(tensor(rows));
       const within = await chunked([json.slice(0, 20), json.slice(20)]);
