@@ -12,8 +12,8 @@ import { type Credentials, loadCredentials, saveCredentials } from './credential
 import { detectProfile, gatherFacts } from './detect.ts';
 import { DriftStatsCollector, REFERENCE_PROFILE_FILE } from './drift-stats.ts';
 import { AgentError } from './errors.ts';
-import type { Fetch } from './http.ts';
-import { type DownloadProgress, enroll, HubApi, plainFetch } from './hub-api.ts';
+import { type DownloadProgress, enroll, HubApi } from './hub-api.ts';
+import { hubHttp } from './hub-http.ts';
 import { LoadedModels } from './inference/loaded-models.ts';
 import { InferenceMetrics } from './inference/metrics.ts';
 import type { InferenceObserver } from './inference/observer.ts';
@@ -78,11 +78,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** HTTP to the hub: Node's fetch, or undici's with the pinned CA (loaded only then). */
-async function hubHttp(caPem: string | undefined): Promise<Fetch> {
-  return caPem ? (await import('./http.ts')).httpFetch(caPem) : plainFetch;
-}
-
 async function ensureEnrolled(o: AgentOptions, logger: Logger): Promise<Credentials> {
   const existing = await loadCredentials(o.dataDir);
   if (existing) return existing;
@@ -99,7 +94,7 @@ async function ensureEnrolled(o: AgentOptions, logger: Logger): Promise<Credenti
   const response = await enroll(
     hub,
     { token: o.enrollToken, ...(o.name ? { name: o.name } : {}), profile, facts },
-    await hubHttp(caPem),
+    hubHttp(caPem ? { ca: caPem } : {}),
   );
   const credentials = await saveCredentials(o.dataDir, hub, response, caPem);
   logger.info({ deviceId: response.deviceId, name: response.name, profile }, 'enrolled');
@@ -141,7 +136,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   models.addObserver(driftStats);
   const caPem = options.caFile ? await readFile(options.caFile, 'utf8') : credentials.caPem;
-  const hub = new HubApi(credentials.hub, credentials.secret, await hubHttp(caPem));
+  const hub = new HubApi(credentials.hub, credentials.secret, hubHttp(caPem ? { ca: caPem } : {}));
   let link: DeviceLink | undefined;
   let reportTimer: NodeJS.Timeout | undefined;
   const profile = credentials.profile;

@@ -12,20 +12,15 @@ import {
   enrollResponse,
 } from '@edgefleet/protocol';
 import { AgentError } from './errors.ts';
-import type { Fetch } from './http.ts';
-import { nodeFetch } from './node-fetch.ts';
+import { type HubHttp, type HubRequest, type HubResponse, hubHttp } from './hub-http.ts';
 
-/**
- * HTTP to the hub without a pinned CA: fetch over node:http(s) (`node-fetch.ts`), not the global
- * fetch, whose WebAssembly parser an idle agent would carry for good. `http.ts` (undici, for a
- * pinned CA) is imported only when the agent has a CA.
- */
-export const plainFetch: Fetch = nodeFetch;
+/** HTTP to the hub without a pinned CA. */
+const plainHttp: HubHttp = hubHttp();
 
-async function hubFetch(http: Fetch, url: string, init: RequestInit, what: string): Promise<Response> {
-  let response: Response;
+async function hubFetch(http: HubHttp, url: string, init: HubRequest, what: string): Promise<HubResponse> {
+  let response: HubResponse;
   try {
-    response = await http(url, { ...init, signal: init.signal ?? AbortSignal.timeout(60_000) });
+    response = await http(url, init);
   } catch (cause) {
     throw new AgentError('HUB_UNREACHABLE', `${what}: cannot reach ${new URL(url).origin}`, {
       cause,
@@ -46,7 +41,7 @@ async function hubFetch(http: Fetch, url: string, init: RequestInit, what: strin
 export async function enroll(
   hub: string,
   request: EnrollRequest,
-  http: Fetch = plainFetch,
+  http: HubHttp = plainHttp,
 ): Promise<EnrollResponse> {
   const response = await hubFetch(
     http,
@@ -101,7 +96,7 @@ export class HubApi {
   constructor(
     readonly hub: string,
     private readonly secret: string,
-    private readonly http: Fetch = plainFetch,
+    private readonly http: HubHttp = plainHttp,
   ) {}
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -152,26 +147,32 @@ export class HubApi {
       }
       const handle = await open(partPath, have > 0 ? 'a' : 'w', 0o644);
       try {
-        const reader = response.body?.getReader();
-        if (!reader) throw new AgentError('DOWNLOAD_FAILED', 'empty response body', { transient: true });
+        const body = response.body;
+        if (!body) throw new AgentError('DOWNLOAD_FAILED', 'empty response body', { transient: true });
+        const chunks = body[Symbol.asyncIterator]();
         let lastReport = 0;
-        for (;;) {
-          const { done, value } = await reader.read().catch((cause: unknown) => {
-            throw new AgentError('DOWNLOAD_FAILED', 'connection dropped during download', {
-              cause,
-              transient: true,
+        try {
+          for (;;) {
+            const next = await chunks.next().catch((cause: unknown) => {
+              throw new AgentError('DOWNLOAD_FAILED', 'connection dropped during download', {
+                cause,
+                transient: true,
+              });
             });
-          });
-          if (done) break;
-          await handle.write(value);
-          hash.update(value);
-          offset += value.byteLength;
-          if (offset > size)
-            throw new AgentError('DOWNLOAD_FAILED', `artifact is larger than the ${size} bytes announced`);
-          if (Date.now() - lastReport > 500) {
-            lastReport = Date.now();
-            onProgress({ bytes: offset, total: size });
+            if (next.done) break;
+            const value = next.value as Buffer;
+            await handle.write(value);
+            hash.update(value);
+            offset += value.byteLength;
+            if (offset > size)
+              throw new AgentError('DOWNLOAD_FAILED', `artifact is larger than the ${size} bytes announced`);
+            if (Date.now() - lastReport > 500) {
+              lastReport = Date.now();
+              onProgress({ bytes: offset, total: size });
+            }
           }
+        } finally {
+          body.destroy(); // a no-op once read to the end; frees the connection when we stop early
         }
         await handle.sync();
       } finally {

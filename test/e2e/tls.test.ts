@@ -1,14 +1,39 @@
 /** TLS end to end: the API over HTTPS, the broker over mqtts and wss, agents that pin the hub's CA. */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mlpModel } from '@edgefleet/converters';
 import mqtt from 'mqtt';
-import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeCerts } from '../support/certs.ts';
 import { runCli, spawnAgent, spawnHub } from '../support/processes.ts';
 import { waitFor } from '../support/services.ts';
+
+/** An HTTPS call that trusts the test CA; the JSON answer. */
+function trusting(
+  ca: string,
+  method: string,
+  url: string,
+  o: { headers: Record<string, string>; body?: string | Uint8Array },
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, ca, headers: o.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (error) {
+          reject(error);
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
 
 describe('TLS', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -27,19 +52,15 @@ describe('TLS', () => {
     });
     cleanups.push(() => hub.kill());
     expect(hub.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-    const dispatcher = new Agent({ connect: { ca: certs.caPem } });
     const call = async <T>(method: string, path: string, body?: unknown) => {
       const raw = body instanceof Uint8Array;
-      const r = await undiciFetch(`${hub.url}/api/v1${path}`, {
-        method,
-        dispatcher,
+      return (await trusting(certs.caPem, method, `${hub.url}/api/v1${path}`, {
         headers: {
           authorization: `Bearer ${hub.adminToken}`,
           ...(body !== undefined && !raw ? { 'content-type': 'application/json' } : {}),
         },
         body: raw ? (body as Uint8Array) : body !== undefined ? JSON.stringify(body) : undefined,
-      });
-      return (await r.json()) as T;
+      })) as T;
     };
     // Plain HTTP on the HTTPS port, and HTTPS without trusting the CA, both fail.
     await expect(
@@ -86,13 +107,10 @@ describe('TLS', () => {
     // The broker port speaks TLS only; wss works for a device with its own credentials.
     const enroll = async () => {
       const { token: t } = await call<{ token: string }>('POST', '/enrollment-tokens', { uses: 1 });
-      const r = await undiciFetch(`${hub.url}/api/v1/enroll`, {
-        method: 'POST',
-        dispatcher,
+      return (await trusting(certs.caPem, 'POST', `${hub.url}/api/v1/enroll`, {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ token: t, facts: { arch: 'x64', platform: 'linux' } }),
-      });
-      return (await r.json()) as { deviceId: string; secret: string; mqtt: { url: string } };
+      })) as { deviceId: string; secret: string; mqtt: { url: string } };
     };
     const d = await enroll();
     expect(d.mqtt.url).toMatch(/^mqtts:\/\//);
