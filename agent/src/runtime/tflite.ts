@@ -8,6 +8,7 @@
  * Clients see the model's float face whatever runs: float inputs in the source's layout are
  * quantized (and NCHW → NHWC for a converted ONNX model's 4-D tensors), outputs dequantized back.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -185,6 +186,39 @@ function dequantize(face: Face, data: NumericArray): PlainTensor {
   return { dtype: 'float32', shape: [n, c, h, w], data: permute4d(real, shape, false) };
 }
 
+/**
+ * tfjs-tflite-node frees the model and its options when the Interpreter constructor fails, and
+ * again when the failed object is collected: a double free that kills the process at some later
+ * garbage collection (seen as an agent that vanished after falling back to the CPU twin). A
+ * construction that can fail on a healthy device — the Edge TPU delegate, when libedgetpu is
+ * broken or no accelerator is plugged in — is therefore tried first in a short-lived child process,
+ * and done here only if it worked there.
+ */
+function probeInChild(path: string, delegate: { path: string; options: [string, string][] }): Promise<void> {
+  const binding = join(
+    dirname(require.resolve('tfjs-tflite-node/package.json')),
+    'build/Release/node_tflite_binding.node',
+  );
+  const script = [
+    `const { Interpreter } = require(${JSON.stringify(binding)});`,
+    `const bytes = require('node:fs').readFileSync(${JSON.stringify(path)});`,
+    'try {',
+    `  new Interpreter(new Uint8Array(bytes).buffer, { threads: 1, delegate: ${JSON.stringify(delegate)} });`,
+    '  process.exit(0);',
+    '} catch (error) {',
+    '  process.stderr.write(String(error && error.message ? error.message : error));',
+    '  process.exit(3);',
+    '}',
+  ].join('\n');
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { timeout: 60_000 }, (error, _stdout, stderr) => {
+      if (!error) return resolve();
+      const why = stderr.trim() || (error.signal ? `the probe died of ${error.signal}` : error.message);
+      reject(new Error(why));
+    });
+  });
+}
+
 /** Open a .tflite file as a session with the model's float face. */
 async function openSession(
   backend: string,
@@ -195,6 +229,12 @@ async function openSession(
 ): Promise<ModelSession> {
   const { Interpreter, error } = loadInterpreter();
   if (!Interpreter) throw new Error(error);
+  if (options.delegate)
+    await probeInChild(path, options.delegate).catch((cause: unknown) => {
+      throw new Error(`TFLite cannot load ${artifact.file} with the Edge TPU delegate: ${tidy(cause)}`, {
+        cause,
+      });
+    });
   const bytes = await readFile(path);
   let interpreter: NativeInterpreter;
   try {
