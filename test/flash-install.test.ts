@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { generateSigningKey, publicKeyOf, signManifest } from '@edgefleet/bundle';
@@ -101,6 +101,12 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
     );
     expect(flashed.warnings[0]).toMatch(/loopback/);
     expect((await readdir(flashed.bootDir)).sort()).toEqual(['edgefleet', 'vendor-data']);
+    // Both copies of the enrollment token are readable by their owner only.
+    for (const copy of [
+      join(flashed.packageDir, 'enroll.env'),
+      join(flashed.bootDir, 'edgefleet/enroll.env'),
+    ])
+      expect((await stat(copy)).mode & 0o777, copy).toBe(0o600);
   });
 
   it('install.sh is idempotent in a fake root, keeps settings, and its unit passes systemd-analyze verify', async () => {
@@ -128,11 +134,14 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
     expect(unit).toMatch(/^User=edgefleet$/m);
     expect(unit).toMatch(/^StateDirectory=edgefleet$/m);
 
-    // A third run with a new hub changes only that setting.
+    // A third run with a new hub changes only that setting, and keeps lines added by hand.
+    await writeFile(join(target, 'etc/edgefleet/agent.env'), `${env}EDGEFLEET_PORT=9000\n`);
     const third = await exec(install, ['--root', target, '--hub', 'http://hub.example:8080']);
     expect(third.code, third.stderr).toBe(0);
     const changed = await readFile(join(target, 'etc/edgefleet/agent.env'), 'utf8');
-    expect(changed).toContain('EDGEFLEET_HUB=http://hub.example:8080');
+    expect(changed).toBe(
+      `${env.replace(`EDGEFLEET_HUB=${hub.url}`, 'EDGEFLEET_HUB=http://hub.example:8080')}EDGEFLEET_PORT=9000\n`,
+    );
     expect(changed).toContain(`EDGEFLEET_ENROLL_TOKEN=${enrollToken}`);
 
     const verified = await verifyUnit(target);

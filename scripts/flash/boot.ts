@@ -9,7 +9,7 @@
  *   way Raspberry Pi Imager runs its firstrun.sh). We append that hook, or, when Imager already
  *   wrote a firstrun.sh, call ours from it before it removes itself.
  */
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlashError } from './errors.ts';
 
@@ -30,7 +30,10 @@ export async function writeBootFiles(dir: string, files: BootFiles): Promise<str
   await mkdir(sub, { recursive: true });
   await copyFile(join(files.templates, 'firstboot.sh'), join(sub, 'firstboot.sh'));
   await copyFile(files.archive, join(sub, 'edgefleet-agent.tar.gz'));
-  await writeFile(join(sub, 'enroll.env'), files.enrollEnv);
+  // It holds the enrollment token: 0600 like the package's copy. `mode` applies only to a new file,
+  // so an older copy (say 0644 from an earlier run) goes first. (FAT, the card itself, has no modes.)
+  await rm(join(sub, 'enroll.env'), { force: true });
+  await writeFile(join(sub, 'enroll.env'), files.enrollEnv, { mode: 0o600 });
   await copyFile(join(files.templates, 'vendor-data'), join(dir, 'vendor-data'));
   await writeFile(join(dir, 'edgefleet', 'cmdline-hook.txt'), `${HOOK}\n`);
   return [

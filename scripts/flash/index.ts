@@ -109,67 +109,74 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
   const out = resolve(o.out);
   const base = `edgefleet-agent-${(JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }).version}-linux-${o.arch}`;
   const pkg = join(out, base);
-  await mkdir(out, { recursive: true });
-  await rm(pkg, { recursive: true, force: true });
-  const release = await buildRelease({
-    arch: o.arch,
-    root,
-    dir: join(pkg, 'release'),
-    prepare: o.prepare ?? false,
-  });
-  for (const file of ['install.sh', 'launch.sh', 'edgefleet-agent.service']) {
-    await copyFile(join(templates, file), join(pkg, file));
-    if (file.endsWith('.sh')) await chmod(join(pkg, file), 0o755);
-  }
-  await writeFile(
-    join(pkg, 'README.txt'),
-    `edgefleet agent ${release.version} for linux-${o.arch} (Node ${release.node}, onnxruntime ${release.onnxruntime})\n\n` +
-      `On the device:  sudo ./install.sh --env enroll.env\n` +
-      `It creates the user edgefleet, installs to /opt/edgefleet, keeps state in /var/lib/edgefleet,\n` +
-      `and starts edgefleet-agent.service (journalctl -u edgefleet-agent -f).\n`,
-  );
-  const enrollEnv =
-    '# edgefleet enrollment settings (the token is consumed at first start)\n' +
-    envLine('EDGEFLEET_HUB', o.hub) +
-    envLine('EDGEFLEET_ENROLL_TOKEN', o.enrollToken) +
-    envLine('EDGEFLEET_NAME', o.name) +
-    envLine('EDGEFLEET_PROFILE', o.profile);
-
-  // The archive has no enrollment token in it: it doubles as the self-update artifact.
-  const archive = join(out, `${base}.tar.gz`);
-  await rm(archive, { force: true });
+  // The first directory this run creates on the way to `out`, if any: removed again if it fails.
+  const created = await mkdir(out, { recursive: true });
   try {
-    await run('tar', ['-czf', archive, '-C', out, '--owner=0', '--group=0', base], { maxBuffer: 1 << 20 });
-  } catch (cause) {
-    throw new FlashError('FLASH_BUILD_FAILED', `tar failed: ${(cause as Error).message}`, { cause });
-  }
-  await writeFile(join(pkg, 'enroll.env'), enrollEnv, { mode: 0o600 });
-  const bytes = await readFile(archive);
-  const manifest = {
-    format: 'edgefleet-agent-release',
-    version: release.version,
-    arch: o.arch,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    size_bytes: bytes.byteLength,
-  };
-  const manifestPath = join(out, `${base}.release-manifest.json`);
-  const manifestBytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
-  await writeFile(manifestPath, manifestBytes);
-  if (o.key) await writeFile(`${manifestPath}.sig`, JSON.stringify(await signManifest(manifestBytes, o.key)));
+    await rm(pkg, { recursive: true, force: true });
+    const release = await buildRelease({
+      arch: o.arch,
+      root,
+      dir: join(pkg, 'release'),
+      prepare: o.prepare ?? false,
+    });
+    for (const file of ['install.sh', 'launch.sh', 'edgefleet-agent.service']) {
+      await copyFile(join(templates, file), join(pkg, file));
+      if (file.endsWith('.sh')) await chmod(join(pkg, file), 0o755);
+    }
+    await writeFile(
+      join(pkg, 'README.txt'),
+      `edgefleet agent ${release.version} for linux-${o.arch} (Node ${release.node}, onnxruntime ${release.onnxruntime})\n\n` +
+        `On the device:  sudo ./install.sh --env enroll.env\n` +
+        `It creates the user edgefleet, installs to /opt/edgefleet, keeps state in /var/lib/edgefleet,\n` +
+        `and starts edgefleet-agent.service (journalctl -u edgefleet-agent -f).\n`,
+    );
+    const enrollEnv =
+      '# edgefleet enrollment settings (the token is consumed at first start)\n' +
+      envLine('EDGEFLEET_HUB', o.hub) +
+      envLine('EDGEFLEET_ENROLL_TOKEN', o.enrollToken) +
+      envLine('EDGEFLEET_NAME', o.name) +
+      envLine('EDGEFLEET_PROFILE', o.profile);
 
-  const bootDir = join(out, 'boot');
-  await rm(bootDir, { recursive: true, force: true });
-  const bootFiles = { templates, archive, enrollEnv };
-  await writeBootFiles(bootDir, bootFiles);
-  const result: FlashResult = {
-    release,
-    packageDir: pkg,
-    archive,
-    archiveBytes: (await stat(archive)).size,
-    releaseManifest: manifestPath,
-    bootDir,
-    warnings,
-  };
-  if (o.boot) result.bootMechanism = await prepareBootPartition(resolve(o.boot), bootFiles);
-  return result;
+    // The archive has no enrollment token in it: it doubles as the self-update artifact.
+    const archive = join(out, `${base}.tar.gz`);
+    await rm(archive, { force: true });
+    try {
+      await run('tar', ['-czf', archive, '-C', out, '--owner=0', '--group=0', base], { maxBuffer: 1 << 20 });
+    } catch (cause) {
+      throw new FlashError('FLASH_BUILD_FAILED', `tar failed: ${(cause as Error).message}`, { cause });
+    }
+    await writeFile(join(pkg, 'enroll.env'), enrollEnv, { mode: 0o600 });
+    const bytes = await readFile(archive);
+    const manifest = {
+      format: 'edgefleet-agent-release',
+      version: release.version,
+      arch: o.arch,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      size_bytes: bytes.byteLength,
+    };
+    const manifestPath = join(out, `${base}.release-manifest.json`);
+    const manifestBytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
+    await writeFile(manifestPath, manifestBytes);
+    if (o.key)
+      await writeFile(`${manifestPath}.sig`, JSON.stringify(await signManifest(manifestBytes, o.key)));
+
+    const bootDir = join(out, 'boot');
+    await rm(bootDir, { recursive: true, force: true });
+    const bootFiles = { templates, archive, enrollEnv };
+    await writeBootFiles(bootDir, bootFiles);
+    const result: FlashResult = {
+      release,
+      packageDir: pkg,
+      archive,
+      archiveBytes: (await stat(archive)).size,
+      releaseManifest: manifestPath,
+      bootDir,
+      warnings,
+    };
+    if (o.boot) result.bootMechanism = await prepareBootPartition(resolve(o.boot), bootFiles);
+    return result;
+  } catch (error) {
+    if (created) await rm(created, { recursive: true, force: true });
+    throw error;
+  }
 }

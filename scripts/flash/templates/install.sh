@@ -96,28 +96,48 @@ sed "s|@PREFIX@|$PREFIX|g" "$here/launch.sh" >"$R$PREFIX/launch.sh.new"
 chmod 0755 "$R$PREFIX/launch.sh.new"
 mv -f "$R$PREFIX/launch.sh.new" "$R$PREFIX/launch.sh"
 
-# 3. Configuration: written when enrollment details are given, otherwise kept as it is.
+# 3. Configuration. A new agent.env gets every setting. An existing one keeps all its lines (log
+# level, port, CA, node options, comments) except the settings given now, which replace the old
+# value of that key in place (or are appended), so a run with the same options changes nothing.
 mkdir -p "$R$CONFIG_DIR"
 chmod 0750 "$R$CONFIG_DIR"
-if [ -n "$HUB$TOKEN$NAME$PROFILE" ] || [ ! -f "$R$CONFIG_DIR/agent.env" ]; then
-  old="$R$CONFIG_DIR/agent.env"
-  keep() { if [ -f "$old" ]; then sed -n "s/^$1=//p" "$old" | tail -n 1; fi; }
-  HUB=${HUB:-$(keep EDGEFLEET_HUB)}
-  TOKEN=${TOKEN:-$(keep EDGEFLEET_ENROLL_TOKEN)}
-  NAME=${NAME:-$(keep EDGEFLEET_NAME)}
-  PROFILE=${PROFILE:-$(keep EDGEFLEET_PROFILE)}
-  umask 027
+env_file="$R$CONFIG_DIR/agent.env"
+# set_key KEY VALUE FILE: the first KEY= line in FILE becomes KEY=VALUE, later ones are dropped (the
+# last assignment would win); without one, KEY=VALUE is appended. Every other line is kept as is.
+set_key() {
+  found=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      "$1="*)
+        if [ "$found" = 0 ]; then printf '%s=%s\n' "$1" "$2"; fi
+        found=1
+        ;;
+      *) printf '%s\n' "$line" ;;
+    esac
+  done <"$3" >"$3.tmp"
+  if [ "$found" = 0 ]; then printf '%s=%s\n' "$1" "$2" >>"$3.tmp"; fi
+  mv -f "$3.tmp" "$3"
+}
+umask 027
+if [ ! -f "$env_file" ]; then
   {
     echo "# edgefleet agent settings (read by $UNIT). The enrollment token is used once."
     echo "EDGEFLEET_HUB=$HUB"
     echo "EDGEFLEET_ENROLL_TOKEN=$TOKEN"
-    [ -n "$NAME" ] && echo "EDGEFLEET_NAME=$NAME"
-    [ -n "$PROFILE" ] && echo "EDGEFLEET_PROFILE=$PROFILE"
+    if [ -n "$NAME" ]; then echo "EDGEFLEET_NAME=$NAME"; fi
+    if [ -n "$PROFILE" ]; then echo "EDGEFLEET_PROFILE=$PROFILE"; fi
     echo "EDGEFLEET_LOG_LEVEL=info"
-  } >"$R$CONFIG_DIR/agent.env.new"
-  mv -f "$R$CONFIG_DIR/agent.env.new" "$R$CONFIG_DIR/agent.env"
-  umask 022
+  } >"$env_file.new"
+  mv -f "$env_file.new" "$env_file"
+elif [ -n "$HUB$TOKEN$NAME$PROFILE" ]; then
+  cp "$env_file" "$env_file.new"
+  if [ -n "$HUB" ]; then set_key EDGEFLEET_HUB "$HUB" "$env_file.new"; fi
+  if [ -n "$TOKEN" ]; then set_key EDGEFLEET_ENROLL_TOKEN "$TOKEN" "$env_file.new"; fi
+  if [ -n "$NAME" ]; then set_key EDGEFLEET_NAME "$NAME" "$env_file.new"; fi
+  if [ -n "$PROFILE" ]; then set_key EDGEFLEET_PROFILE "$PROFILE" "$env_file.new"; fi
+  mv -f "$env_file.new" "$env_file"
 fi
+umask 022
 gid=$(sed -n 's/^edgefleet:[^:]*:\([0-9]*\):.*/\1/p' "$R/etc/group")
 uid=$(sed -n 's/^edgefleet:[^:]*:\([0-9]*\):.*/\1/p' "$R/etc/passwd")
 chown "0:$gid" "$R$CONFIG_DIR" "$R$CONFIG_DIR/agent.env"

@@ -12,7 +12,7 @@ export const flashCommand: Command = {
   name: 'flash',
   summary: 'Build an installable agent package (arm64/x64) and first-boot files for a Raspberry Pi OS card',
   usage:
-    'flash --arch arm64|x64 --enroll-token T --out DIR [--hub URL] [--name N] [--profile ID] [--boot /media/USER/bootfs] [--key signing-key.json] [--prepare]',
+    'flash --arch arm64|x64 --hub URL (or EDGEFLEET_HUB) --enroll-token T --out DIR [--name N] [--profile ID] [--boot /media/USER/bootfs] [--key signing-key.json] [--prepare]',
   options: {
     arch: { type: 'string' },
     'enroll-token': { type: 'string' },
