@@ -87,7 +87,7 @@ describe('artifact chunks over MQTT', () => {
           Buffer.from(artifact.subarray(c.offset, c.offset + c.data.byteLength)),
         ) !== 0,
     );
-    expect(chunks.length).toBeGreaterThan(5);
+    expect(chunks.length).toBeGreaterThan(1);
     expect(wrong.map((c) => c.offset)).toEqual([]);
     await client.endAsync();
   });
