@@ -61,10 +61,18 @@ describe.skipIf(!qemu.available || !sysroot.available || !runtime.available)(
 
     it('enrolls, loads a deployed model with the arm64 onnxruntime, and answers inference', async () => {
       const release = join(flashed.packageDir, 'release');
-      const agent = startLogged('/usr/bin/qemu-aarch64-static', [
-        ...['-L', ARM64_SYSROOT, join(release, 'bin/node'), join(release, 'edgefleet.mjs')],
-        ...['agent', '--hub', hub.url, '--enroll-token', enrollToken, '--name', 'pi-emulated'],
-        ...['--data', join(dir, 'agent'), '--port', '0', '--profile', 'linux-arm64'],
+      // qemu-user shows the emulated process the host's /proc/cpuinfo; onnxruntime's CPU probe
+      // crashes on an x86 one (seen on an AMD EPYC host), so the agent sees a recorded Raspberry
+      // Pi 4's instead, bind-mounted in a private mount namespace.
+      const cpuinfo = join(import.meta.dirname, '../device-profiles/test/fixtures/rpi4/proc/cpuinfo');
+      const emulated = [
+        ...['/usr/bin/qemu-aarch64-static', '-L', ARM64_SYSROOT, join(release, 'bin/node')],
+        ...[join(release, 'edgefleet.mjs'), 'agent', '--hub', hub.url, '--enroll-token', enrollToken],
+        ...['--name', 'pi-emulated', '--data', join(dir, 'agent'), '--port', '0', '--profile', 'linux-arm64'],
+      ];
+      const agent = startLogged('unshare', [
+        ...['--mount', 'sh', '-c', 'mount --bind "$0" /proc/cpuinfo && exec "$@"', cpuinfo],
+        ...emulated,
       ]);
       try {
         const ready = await agent.waitForLog('agent ready', 240_000);
