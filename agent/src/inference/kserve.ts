@@ -25,17 +25,27 @@ const fromKserve: Record<string, Dtype> = Object.fromEntries(
   Object.entries(toKserve).map(([k, v]) => [v, k as Dtype]),
 );
 
-/** Bytes per element in the binary extension (BYTES has no fixed size and is not served here). */
-const elementBytes: Partial<Record<Dtype, number>> = {
-  float32: 4,
-  float16: 2,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-  int16: 2,
-  int32: 4,
-  int64: 8,
+interface TypedArrayOf {
+  new (length: number): NumericArray | BigInt64Array | Uint16Array;
+  new (buffer: ArrayBufferLike, offset: number, length: number): NumericArray | BigInt64Array | Uint16Array;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+/**
+ * The typed array each datatype lives in, here and in the binary extension (its element size is
+ * the binary width). BYTES has no fixed size and is not served here.
+ */
+const arrayOf: Partial<Record<Dtype, TypedArrayOf>> = {
+  float32: Float32Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
 };
+const elementBytes = (dtype: Dtype) => arrayOf[dtype]?.BYTES_PER_ELEMENT;
 
 export const kserveDatatype = (d: Dtype) => toKserve[d];
 
@@ -61,26 +71,13 @@ function flatten(data: unknown, out: unknown[] = []): unknown[] {
 type NumericArray = Exclude<PlainTensor['data'], BigInt64Array | Uint16Array>;
 
 function allocate(dtype: Dtype, count: number, name: string): NumericArray | BigInt64Array {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(count);
-    case 'int8':
-      return new Int8Array(count);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(count);
-    case 'int16':
-      return new Int16Array(count);
-    case 'int32':
-      return new Int32Array(count);
-    case 'int64':
-      return new BigInt64Array(count);
-    default:
-      throw new AgentError(
-        'BAD_INPUT',
-        `input ${name}: datatype ${toKserve[dtype]} is not supported in JSON here${dtype === 'float16' ? ' (send it as binary data)' : ''}`,
-      );
-  }
+  const TypedArray = dtype === 'float16' ? undefined : arrayOf[dtype];
+  if (!TypedArray)
+    throw new AgentError(
+      'BAD_INPUT',
+      `input ${name}: datatype ${toKserve[dtype]} is not supported in JSON here${dtype === 'float16' ? ' (send it as binary data)' : ''}`,
+    );
+  return new TypedArray(count) as NumericArray | BigInt64Array;
 }
 
 /**
@@ -130,29 +127,11 @@ function fromJson(
 
 /** Raw little-endian bytes → a typed array: a view when aligned, else a copy. */
 function fromBytes(dtype: Dtype, bytes: Uint8Array, count: number): PlainTensor['data'] {
-  const size = elementBytes[dtype] as number;
-  const aligned = bytes.byteOffset % size === 0;
+  const TypedArray = arrayOf[dtype];
+  if (!TypedArray) throw new Error(`no binary layout for ${dtype}`);
+  const aligned = bytes.byteOffset % TypedArray.BYTES_PER_ELEMENT === 0;
   const buffer = aligned ? bytes.buffer : new Uint8Array(bytes).buffer;
-  const offset = aligned ? bytes.byteOffset : 0;
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buffer, offset, count);
-    case 'float16':
-      return new Uint16Array(buffer, offset, count);
-    case 'int8':
-      return new Int8Array(buffer, offset, count);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buffer, offset, count);
-    case 'int16':
-      return new Int16Array(buffer, offset, count);
-    case 'int32':
-      return new Int32Array(buffer, offset, count);
-    case 'int64':
-      return new BigInt64Array(buffer, offset, count);
-    default:
-      throw new Error(`no binary layout for ${dtype}`);
-  }
+  return new TypedArray(buffer, aligned ? bytes.byteOffset : 0, count) as PlainTensor['data'];
 }
 
 /** A non-negative integer parameter (`binary_data_size`), or undefined when absent. */
@@ -266,7 +245,7 @@ export function decodeInputs(
           'BAD_INPUT',
           `input ${t.name}: has both "data" and parameters.binary_data_size; send one of them`,
         );
-      const width = elementBytes[dtype];
+      const width = elementBytes(dtype);
       if (!width)
         throw new AgentError(
           'BAD_INPUT',
@@ -378,7 +357,7 @@ export function encodeResponse(
     const t = outputs[name] as PlainTensor;
     const prefix = `{"name":${JSON.stringify(name)},"datatype":"${toKserve[t.dtype]}","shape":[${t.shape.join(',')}]`;
     const binary = selection.binary.get(name) ?? selection.binaryDefault;
-    if (binary && elementBytes[t.dtype] !== undefined) {
+    if (binary && elementBytes(t.dtype) !== undefined) {
       const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
       blobs.push(bytes);
       parts.push(`${prefix},"parameters":{"binary_data_size":${bytes.length}}}`);

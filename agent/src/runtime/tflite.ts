@@ -45,12 +45,15 @@ type InterpreterClass = new (
 const require = createRequire(import.meta.url);
 let native: { Interpreter?: InterpreterClass; error?: string } | undefined;
 
+/** Where tfjs-tflite-node's native binding is (throws when the package is not installed). */
+const bindingPath = () =>
+  join(dirname(require.resolve('tfjs-tflite-node/package.json')), 'build/Release/node_tflite_binding.node');
+
 /** The binding, loaded once; the error says why it is not usable (not installed, not built). */
 function loadInterpreter(): { Interpreter?: InterpreterClass; error?: string } {
   if (native) return native;
   try {
-    const root = dirname(require.resolve('tfjs-tflite-node/package.json'));
-    const binding = require(join(root, 'build/Release/node_tflite_binding.node')) as {
+    const binding = require(bindingPath()) as {
       Interpreter: InterpreterClass;
     };
     native = { Interpreter: binding.Interpreter };
@@ -68,8 +71,7 @@ function loadInterpreter(): { Interpreter?: InterpreterClass; error?: string } {
 function bindingPresent(): { available: boolean; reason?: string } {
   if (native?.error) return { available: false, reason: native.error };
   try {
-    const root = dirname(require.resolve('tfjs-tflite-node/package.json'));
-    if (existsSync(join(root, 'build/Release/node_tflite_binding.node'))) return { available: true };
+    if (existsSync(bindingPath())) return { available: true };
     return { available: false, reason: 'tfjs-tflite-node is installed but its native binding was not built' };
   } catch (error) {
     return {
@@ -195,10 +197,7 @@ function dequantize(face: Face, data: NumericArray): PlainTensor {
  * and done here only if it worked there.
  */
 function probeInChild(path: string, delegate: { path: string; options: [string, string][] }): Promise<void> {
-  const binding = join(
-    dirname(require.resolve('tfjs-tflite-node/package.json')),
-    'build/Release/node_tflite_binding.node',
-  );
+  const binding = bindingPath();
   const script = [
     `const { Interpreter } = require(${JSON.stringify(binding)});`,
     `const bytes = require('node:fs').readFileSync(${JSON.stringify(path)});`,
