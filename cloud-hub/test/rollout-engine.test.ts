@@ -1,6 +1,16 @@
 /** The staged-rollout engine against a real hub store, with devices' reports fed in as the broker would. */
-import type { ReportedState, TelemetrySample } from '@edgefleet/protocol';
+import {
+  type DesiredState,
+  desiredState,
+  parseMessage,
+  type ReportedState,
+  type TelemetrySample,
+  topics,
+} from '@edgefleet/protocol';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../test/support/services.ts';
+import { publishDesired } from '../src/rollouts/desired.ts';
 import {
   actOnRollout,
   advance,
@@ -265,6 +275,53 @@ describe('staged rollouts', () => {
     const view = await rollout(r.id);
     expect(view.state).toBe('completed');
     expect(view.counts).toEqual({ active: 2, 'timed-out': 1 });
+  });
+
+  it('sends the desired state again to a device marked assigned that was never told', async () => {
+    await publish('resend', '1.0.0', 11);
+    const tag = `fleet${++counter}`;
+    const device = await enrollDevice(t, `${tag}-0`, [tag]);
+    const r = await startRollout(t.hub.ctx, {
+      model: 'resend',
+      version: '1.0.0',
+      selector: { tags: [tag] },
+      actor: 'test',
+    });
+    // A replica killed between its two steps: the device is "assigned", its desired state is not.
+    const unsent = await t.hub.ctx.store.devices.writeDesired(device.deviceId, (current, revision) => ({
+      ...(current as DesiredState),
+      revision,
+      models: {},
+    }));
+    await publishDesired(t.hub.ctx, device.deviceId, unsent as DesiredState);
+
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${t.hub.mqttPort}`, {
+      clientId: device.deviceId,
+      username: device.deviceId,
+      password: device.secret,
+      reconnectPeriod: 0,
+    });
+    const received: DesiredState[] = [];
+    client.on('message', (_topic, payload) => received.push(parseMessage(desiredState, payload, 'desired')));
+    await client.subscribeAsync(topics.desired(device.deviceId), { qos: 1 });
+    try {
+      await waitFor(async () => received.length === 1, 'the retained desired state');
+      expect(received[0]?.models.resend).toBeUndefined();
+      const assignedAt = Date.now();
+      await tickRollouts(t.hub.ctx, new Date(assignedAt + 10_000));
+      await tickRollouts(t.hub.ctx, new Date(assignedAt + 40_000));
+      await waitFor(async () => received.length === 2, 'the desired state sent again');
+      expect(received[1]?.models.resend?.deploymentId).toBe(r.id);
+      expect((await rollout(r.id)).counts).toEqual({ assigned: 1 });
+
+      // Once the device mentions the deployment, it is left alone.
+      await report(device.deviceId, 'resend', '1.0.0', 'a'.repeat(64), 'downloading', r.id);
+      await tickRollouts(t.hub.ctx, new Date(assignedAt + 120_000));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(received).toHaveLength(2);
+    } finally {
+      await client.endAsync();
+    }
   });
 
   it('respects the rate limit and the per-site disruption budget', async () => {

@@ -8,7 +8,7 @@ import type { HubContext } from '../context.ts';
 import type { DeviceRecord } from '../store/devices.ts';
 import { type RolloutDeviceRecord, type RolloutRecord, terminalDeviceStates } from '../store/rollouts.ts';
 import { chooseArtifactFor } from './artifact-choice.ts';
-import { setDesiredModel } from './desired.ts';
+import { publishDesired, setDesiredModel } from './desired.ts';
 import { siteOf } from './plan.ts';
 
 export interface SignedVersion {
@@ -168,6 +168,51 @@ export async function assignPending(
     assigned++;
   }
   return assigned;
+}
+
+/** How long an assigned device may stay silent before its desired state is written and sent again. */
+export const RESEND_AFTER_MS = 30_000;
+// When each silent device was last sent its state again, per hub (`rolloutId/deviceId` → ms).
+const resentAt = new WeakMap<HubContext, Map<string, number>>();
+
+/**
+ * Assigning is two steps (mark the device assigned, then write and publish its desired state); a
+ * replica killed between them leaves a device that waits for a message nobody sent, until the
+ * device timeout. The periodic tick calls this for devices assigned more than RESEND_AFTER_MS ago
+ * that have not mentioned the deployment: it completes the write, or publishes the stored state
+ * again (retained, so a device that was offline gets it when it connects). Returns whether it sent.
+ */
+export async function resendAssignment(
+  ctx: HubContext,
+  rollout: RolloutRecord,
+  m: RolloutDeviceRecord,
+  now: number,
+): Promise<boolean> {
+  if (m.state !== 'assigned' || !m.assignedAt) return false;
+  let sent = resentAt.get(ctx);
+  if (!sent) {
+    sent = new Map();
+    resentAt.set(ctx, sent);
+  }
+  const key = `${rollout.id}/${m.deviceId}`;
+  const last = Math.max(Date.parse(m.assignedAt), sent.get(key) ?? 0);
+  if (now - last < RESEND_AFTER_MS) return false;
+  const device = await ctx.store.devices.get(m.deviceId);
+  if (!device || device.revokedAt) return false;
+  if (device.reported?.models[rollout.model]?.deployment?.deploymentId === rollout.id) {
+    sent.delete(key);
+    return false;
+  }
+  sent.set(key, now);
+  if (device.desired?.models[rollout.model]?.deploymentId === rollout.id) {
+    await publishDesired(ctx, device.id, device.desired);
+    return true;
+  }
+  const signed = await signedVersionOf(ctx, rollout.model, rollout.version);
+  const a = signed?.manifest.artifacts.find((x) => x.sha256 === m.artifactSha256);
+  if (!signed || !a) return false;
+  await setDesiredModel(ctx, device.id, rollout.model, desiredEntry(signed, rollout.id, a));
+  return true;
 }
 
 /** Return every device this rollout touched to what it ran before (or remove the model it never had). */

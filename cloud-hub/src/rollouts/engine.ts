@@ -20,7 +20,7 @@ import {
   type RolloutState,
   terminalDeviceStates,
 } from '../store/rollouts.ts';
-import { assignPending, rollbackDevices } from './assign.ts';
+import { assignPending, resendAssignment, rollbackDevices } from './assign.ts';
 import { engineState, saveEngineState } from './engine-state.ts';
 import { evaluateGates } from './gates.ts';
 import { failureBudget, withDefaults } from './plan.ts';
@@ -320,6 +320,8 @@ export async function tickRollouts(ctx: HubContext, now = new Date()): Promise<v
           message: `did not finish ${rollout.model}@${rollout.version} in time`,
           data: { rolloutId: rollout.id },
         });
+      } else if (await resendAssignment(ctx, rollout, m, now.getTime())) {
+        ctx.logger.info({ rolloutId: rollout.id, deviceId: m.deviceId }, 'sent desired state again');
       }
     }
     await advance(ctx, rollout.id, now);
