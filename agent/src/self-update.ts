@@ -18,8 +18,12 @@ import { mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } fr
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type SignatureFile, verifyManifestSignature } from '@edgefleet/bundle';
-import { EdgefleetError, type TrustedKey } from '@edgefleet/protocol';
-import { z } from 'zod';
+import {
+  type AgentReleaseManifest,
+  agentReleaseManifest,
+  EdgefleetError,
+  type TrustedKey,
+} from '@edgefleet/protocol';
 
 const run = promisify(execFile);
 
@@ -33,18 +37,6 @@ export class UpdateError extends EdgefleetError {
     this.name = 'UpdateError';
   }
 }
-
-/** The signed description of a release archive (`release-manifest.json`). */
-export const releaseManifest = z
-  .object({
-    format: z.literal('edgefleet-agent-release'),
-    version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/),
-    arch: z.enum(['arm64', 'x64']),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
-    size_bytes: z.number().int().positive(),
-  })
-  .strict();
-export type ReleaseManifest = z.infer<typeof releaseManifest>;
 
 export interface ReleaseState {
   current: string | null;
@@ -94,11 +86,11 @@ export interface StageOptions {
  * unpack it beside the others and switch `current` to it on probation. The caller then exits so
  * the service manager restarts the agent into the new release.
  */
-export async function stageRelease(o: StageOptions): Promise<ReleaseManifest> {
+export async function stageRelease(o: StageOptions): Promise<AgentReleaseManifest> {
   await verifyManifestSignature(o.manifestBytes, o.signature, o.trustedKeys).catch((cause: Error) => {
     throw new UpdateError('UPDATE_INVALID', `release signature: ${cause.message}`, { cause });
   });
-  const parsed = releaseManifest.safeParse(JSON.parse(new TextDecoder().decode(o.manifestBytes)));
+  const parsed = agentReleaseManifest.safeParse(JSON.parse(new TextDecoder().decode(o.manifestBytes)));
   if (!parsed.success) throw new UpdateError('UPDATE_INVALID', `release manifest: ${parsed.error.message}`);
   const m = parsed.data;
   const digest = createHash('sha256').update(o.archive).digest('hex');

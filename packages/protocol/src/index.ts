@@ -1,3 +1,4 @@
+export * from './agent-release.ts';
 export * from './api.ts';
 export * from './browser.ts';
 export * from './errors.ts';

@@ -3,6 +3,7 @@
  * a bad one becomes a `ValidationError`, never a crash. Units live in field names.
  */
 import { z } from 'zod';
+import { desiredAgent, reportedAgentUpdate } from './agent-release.ts';
 import { ValidationError } from './errors.ts';
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex sha256');
@@ -82,6 +83,8 @@ export const desiredState = z.object({
     })
     .strict()
     .default({}),
+  /** The agent release to run (self-update); absent leaves the agent as it is. */
+  agent: desiredAgent.optional(),
 });
 export type DesiredState = z.infer<typeof desiredState>;
 
@@ -157,6 +160,8 @@ export const reportedState = z.object({
     .array(z.object({ sha256, offset: z.number().int().nonnegative(), size: z.number().int().nonnegative() }))
     .max(8)
     .default([]),
+  /** Progress towards `desired.agent`; null when none is desired. */
+  agentUpdate: reportedAgentUpdate.nullable().optional(),
 });
 export type ReportedState = z.infer<typeof reportedState>;
 
