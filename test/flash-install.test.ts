@@ -177,7 +177,7 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
     const manifestBytes = await readFile(flashed.releaseManifest);
     await stageRelease({
       releasesDir: join(state, 'releases'),
-      archive: await readFile(flashed.archive),
+      archivePath: flashed.archive,
       manifestBytes,
       signature: await signManifest(manifestBytes, key),
       trustedKeys: [publicKeyOf(key)],
@@ -255,7 +255,7 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
     const stage = async () =>
       stageRelease({
         releasesDir: releases,
-        archive,
+        archivePath,
         manifestBytes,
         signature: await signManifest(manifestBytes, key),
         trustedKeys: [publicKeyOf(key)],

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { EDGEFLEET_VERSION, encodeMessage, type ReportedState, topics } from '@edgefleet/protocol';
 import pino, { type Logger } from 'pino';
+import { AgentUpdater } from './agent-updater.ts';
 import { ChunkReceiver } from './chunk-receiver.ts';
 import { type Credentials, loadCredentials, saveCredentials } from './credentials.ts';
 import { detectProfile, gatherFacts } from './detect.ts';
@@ -57,6 +58,13 @@ export interface AgentOptions {
   statsWindowCount?: number;
   probationMs?: number;
   outboxMaxBytes?: number;
+  /**
+   * Self-update: where agent releases are staged (STATE/releases of a flashed install), and what to
+   * do once one is staged (the CLI exits with 75 so systemd starts the launcher again). Without a
+   * releases directory the agent reports that it cannot update itself.
+   */
+  releasesDir?: string;
+  onRestartRequested?: (version: string) => void;
   /** Extra backends (e.g. TFLite) and observers (e.g. drift statistics). */
   backends?: InferenceBackend[];
   observers?: InferenceObserver[];
@@ -153,6 +161,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       ...(s.reason ? { reason: s.reason } : {}),
     })),
     transfers: chunks.transfers(),
+    agentUpdate: updater.reported(),
   });
   // Coalesce bursts of state changes (download progress) into one retained message.
   const changed = () => {
@@ -203,12 +212,30 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     logger,
   };
   const shadows = new ShadowRunner({ ...installerDeps, models, changed });
+  const updater = new AgentUpdater({
+    dataDir,
+    releasesDir: options.releasesDir,
+    runningVersion: EDGEFLEET_VERSION,
+    trustedKeys: installerDeps.trustedKeys,
+    fetchBlob,
+    logger,
+    changed,
+    restart: async (version) => {
+      // Say "staged" before going: the next report comes from the new release.
+      await currentReported()
+        .then((r) => link?.publishReported(r))
+        .catch(() => undefined);
+      if (options.onRestartRequested) options.onRestartRequested(version);
+      else logger.warn({ version }, 'agent release staged; restart the agent to run it');
+    },
+  });
   const reconciler: Reconciler = new Reconciler({
     ...installerDeps,
     models,
     shadows,
     changed,
     onSwitched: (slot, entry) => guard?.watch(slot, entry),
+    updater,
   });
   guard = new ProbationGuard({
     store,

@@ -14,6 +14,7 @@ import type {
   ErrorInfo,
   ReportedSlot,
 } from '@edgefleet/protocol';
+import type { AgentUpdater } from './agent-updater.ts';
 import { AgentError } from './errors.ts';
 import type { LoadedModels } from './inference/loaded-models.ts';
 import { type InstallerDeps, prepareModel } from './installer.ts';
@@ -37,6 +38,8 @@ export interface ReconcilerDeps extends InstallerDeps {
   changed: () => void;
   /** Starts probation for a newly switched model. */
   onSwitched: (slot: string, entry: InstalledEntry, previous: InstalledEntry | null) => void;
+  /** Follows `desired.agent` (self-update), after the models. */
+  updater?: AgentUpdater;
 }
 
 export const errorInfo = (error: unknown): ErrorInfo =>
@@ -106,6 +109,11 @@ export class Reconciler {
       }
       for (const slot of this.deps.shadows.slots()) {
         if (!desired.models[slot]?.shadow) await this.deps.shadows.ensure(slot, undefined);
+      }
+      try {
+        await this.deps.updater?.ensure(desired.agent);
+      } catch (error) {
+        transient ||= error instanceof AgentError && error.transient;
       }
       clearTimeout(this.retryTimer);
       if (transient) {

@@ -13,7 +13,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -73,7 +73,8 @@ async function pointAt(releasesDir: string, name: string, target: string): Promi
 
 export interface StageOptions {
   releasesDir: string;
-  archive: Uint8Array;
+  /** The release archive (`edgefleet-agent-<v>-linux-<arch>.tar.gz`), e.g. where it was downloaded. */
+  archivePath: string;
   manifestBytes: Uint8Array;
   signature: SignatureFile | undefined;
   trustedKeys: readonly TrustedKey[];
@@ -82,26 +83,54 @@ export interface StageOptions {
 }
 
 /**
- * Verify a release (signature over its manifest, archive digest, arch, not previously failed),
- * unpack it beside the others and switch `current` to it on probation. The caller then exits so
- * the service manager restarts the agent into the new release.
+ * Check a release before fetching it: a trusted signature over its manifest, a manifest of the
+ * right form, this machine's arch, and not a version that crashed here before.
  */
-export async function stageRelease(o: StageOptions): Promise<AgentReleaseManifest> {
+export async function verifyRelease(o: Omit<StageOptions, 'archivePath'>): Promise<AgentReleaseManifest> {
   await verifyManifestSignature(o.manifestBytes, o.signature, o.trustedKeys).catch((cause: Error) => {
     throw new UpdateError('UPDATE_INVALID', `release signature: ${cause.message}`, { cause });
   });
-  const parsed = agentReleaseManifest.safeParse(JSON.parse(new TextDecoder().decode(o.manifestBytes)));
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(o.manifestBytes));
+  } catch (cause) {
+    throw new UpdateError('UPDATE_INVALID', 'release manifest is not JSON', { cause });
+  }
+  const parsed = agentReleaseManifest.safeParse(json);
   if (!parsed.success) throw new UpdateError('UPDATE_INVALID', `release manifest: ${parsed.error.message}`);
   const m = parsed.data;
-  const digest = createHash('sha256').update(o.archive).digest('hex');
-  if (digest !== m.sha256 || o.archive.byteLength !== m.size_bytes)
-    throw new UpdateError('UPDATE_INVALID', `release archive digest ${digest} does not match the manifest`);
   const arch = o.arch ?? process.arch;
   if (m.arch !== arch)
     throw new UpdateError('UPDATE_REFUSED', `release is for ${m.arch}, this device is ${arch}`);
-  const state = await releaseState(o.releasesDir);
-  if (state.failed.includes(m.version))
+  if ((await releaseState(o.releasesDir)).failed.includes(m.version))
     throw new UpdateError('UPDATE_REFUSED', `release ${m.version} crashed here before and was reverted`);
+  return m;
+}
+
+async function sha256OfFile(path: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).byteLength;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * Verify a release (verifyRelease, then the archive's digest), unpack it beside the others and
+ * switch `current` to it on probation. The caller then exits so the service manager restarts the
+ * agent into the new release.
+ */
+export async function stageRelease(o: StageOptions): Promise<AgentReleaseManifest> {
+  const m = await verifyRelease(o);
+  const digest = await sha256OfFile(o.archivePath);
+  if (digest.sha256 !== m.sha256 || digest.size !== m.size_bytes)
+    throw new UpdateError(
+      'UPDATE_INVALID',
+      `release archive digest ${digest.sha256} does not match the manifest`,
+    );
+  const state = await releaseState(o.releasesDir);
   if (state.pending)
     throw new UpdateError('UPDATE_REFUSED', `release ${state.pending} is still on probation`);
 
@@ -109,13 +138,11 @@ export async function stageRelease(o: StageOptions): Promise<AgentReleaseManifes
   const partial = join(o.releasesDir, `.${m.version}.partial`);
   await rm(partial, { recursive: true, force: true });
   await mkdir(partial, { recursive: true });
-  const archivePath = `${partial}.tar.gz`;
-  await writeFile(archivePath, o.archive);
   try {
     // The archive holds one top-level directory (edgefleet-agent-<version>-linux-<arch>/release/…).
     await run('tar', [
       '-xzf',
-      archivePath,
+      o.archivePath,
       '-C',
       partial,
       '--strip-components=2',
@@ -125,8 +152,6 @@ export async function stageRelease(o: StageOptions): Promise<AgentReleaseManifes
   } catch (cause) {
     await rm(partial, { recursive: true, force: true });
     throw new UpdateError('UPDATE_INVALID', 'release archive does not unpack', { cause });
-  } finally {
-    await rm(archivePath, { force: true });
   }
   const info = JSON.parse((await text(join(partial, 'release.json'))) || '{}') as {
     version?: string;

@@ -16,6 +16,8 @@ const deviceAgent: Command = {
     const state = process.env.EDGEFLEET_STATE ?? dirname(data);
     const port = typeof ctx.values.port === 'string' ? ctx.values.port : '8081';
     const afterMs = Number(process.env.EDGEFLEET_CONFIRM_AFTER_S ?? 120) * 1000;
+    // Self-updates are staged where launch.sh looks for them.
+    ctx.values['releases-dir'] ??= join(state, 'releases');
     const cancel = confirmWhenHealthy({
       releasesDir: join(state, 'releases'),
       afterMs,

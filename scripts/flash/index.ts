@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type SigningKeyFile, signManifest } from '@edgefleet/bundle';
+import { agentReleaseManifest, EDGEFLEET_VERSION } from '@edgefleet/protocol';
 import { prepareBootPartition, writeBootFiles } from './boot.ts';
 import { FlashError } from './errors.ts';
 import { type Arch, buildRelease, type ReleaseInfo } from './release.ts';
@@ -33,6 +34,8 @@ export interface FlashOptions {
   profile?: string;
   /** A mounted boot partition to write the first-boot files into and hook. */
   boot?: string;
+  /** The release version stamped into the agent (default: this checkout's). */
+  version?: string;
   /** Sign the release manifest (self-update artifact) with this key. */
   key?: SigningKeyFile;
   /** Fetch the arch's runtime from the npm registry if it is missing (default: fail instead). */
@@ -78,6 +81,11 @@ const envLine = (key: string, value: string | undefined) => {
 function checkOptions(o: FlashOptions): string[] {
   if (o.arch !== 'arm64' && o.arch !== 'x64')
     throw new FlashError('FLASH_OPTIONS_INVALID', `--arch must be arm64 or x64, got "${String(o.arch)}"`);
+  if (o.version !== undefined && !agentReleaseManifest.shape.version.safeParse(o.version).success)
+    throw new FlashError(
+      'FLASH_OPTIONS_INVALID',
+      `--release-version must look like 0.2.0 or 0.2.0-rc.1, got "${o.version}"`,
+    );
   let url: URL;
   try {
     url = new URL(o.hub);
@@ -107,7 +115,8 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
   const root = o.root ?? projectRoot();
   const templates = join(root, 'scripts/flash/templates');
   const out = resolve(o.out);
-  const base = `edgefleet-agent-${(JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }).version}-linux-${o.arch}`;
+  const version = o.version ?? EDGEFLEET_VERSION;
+  const base = `edgefleet-agent-${version}-linux-${o.arch}`;
   const pkg = join(out, base);
   // The first directory this run creates on the way to `out`, if any: removed again if it fails.
   const created = await mkdir(out, { recursive: true });
@@ -115,6 +124,7 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
     await rm(pkg, { recursive: true, force: true });
     const release = await buildRelease({
       arch: o.arch,
+      version,
       root,
       dir: join(pkg, 'release'),
       prepare: o.prepare ?? false,

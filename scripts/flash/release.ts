@@ -10,7 +10,6 @@
  */
 import { chmod, copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EDGEFLEET_VERSION } from '@edgefleet/protocol';
 import { FlashError } from './errors.ts';
 import { prepareRuntime, runtimeDir, runtimeReady } from './prepare.mjs';
 
@@ -40,6 +39,8 @@ export interface ReleaseInfo {
 
 export interface BuildReleaseOptions {
   arch: Arch;
+  /** The version stamped into the bundle (what the agent reports) and release.json. */
+  version: string;
   /** The project checkout (has node_modules and the sources). */
   root: string;
   /** Where to write the release directory (must not exist or will be replaced). */
@@ -64,8 +65,11 @@ async function copyPackage(from: string, to: string, include?: string[]): Promis
   }
 }
 
-/** Bundle the agent command: the CLI's own entry point with only the `agent` command listed. */
-async function bundleAgent(root: string, outfile: string): Promise<void> {
+/**
+ * Bundle the agent command: the CLI's own entry point with only the `agent` command listed, and
+ * `version` as EDGEFLEET_VERSION (so a self-updated agent reports the release it runs).
+ */
+async function bundleAgent(root: string, outfile: string, version: string): Promise<void> {
   // A variable specifier keeps the CLI bundle from trying to bundle esbuild itself.
   const esbuildName = 'esbuild';
   const esbuild = (await import(esbuildName)) as typeof import('esbuild');
@@ -90,6 +94,10 @@ async function bundleAgent(root: string, outfile: string): Promise<void> {
           build.onResolve({ filter: /commands\/index\.ts$/ }, (args) =>
             args.importer.endsWith(join('packages/cli/src/main.ts')) ? { path: deviceCommands } : undefined,
           );
+          build.onLoad({ filter: /packages\/protocol\/src\/version\.ts$/ }, () => ({
+            contents: `export const EDGEFLEET_VERSION = ${JSON.stringify(version)};\n`,
+            loader: 'ts',
+          }));
         },
       },
     ],
@@ -112,7 +120,7 @@ export async function buildRelease(o: BuildReleaseOptions): Promise<ReleaseInfo>
   await mkdir(join(o.dir, 'bin'), { recursive: true });
   const nm = join(o.dir, 'node_modules');
 
-  await bundleAgent(o.root, join(o.dir, 'edgefleet.mjs'));
+  await bundleAgent(o.root, join(o.dir, 'edgefleet.mjs'), o.version);
 
   // onnxruntime-node: its JS, and the binaries of this arch only (the package carries every platform).
   const ort = join(modules, 'onnxruntime-node');
@@ -141,7 +149,7 @@ export async function buildRelease(o: BuildReleaseOptions): Promise<ReleaseInfo>
 
   const info: ReleaseInfo = {
     name: 'edgefleet-agent',
-    version: EDGEFLEET_VERSION,
+    version: o.version,
     arch: o.arch,
     platform: 'linux',
     node: await pkgVersion(nodePkg),

@@ -143,10 +143,17 @@ uid=$(sed -n 's/^edgefleet:[^:]*:\([0-9]*\):.*/\1/p' "$R/etc/passwd")
 chown "0:$gid" "$R$CONFIG_DIR" "$R$CONFIG_DIR/agent.env"
 chmod 0640 "$R$CONFIG_DIR/agent.env"
 
-# 4. State: identity, models, outbox, agent releases. Never touched by a reinstall.
+# 4. State: identity, models, outbox, agent releases. A reinstall keeps them, except that the
+# release just installed is the one to run: an earlier self-update stops taking precedence (the
+# releases stay on disk, and the list of releases that crashed here is kept).
 mkdir -p "$R$STATE_DIR"
 chown "$uid:$gid" "$R$STATE_DIR"
 chmod 0700 "$R$STATE_DIR"
+releases="$R$STATE_DIR/releases"
+if [ -L "$releases/current" ] || [ -f "$releases/pending" ]; then
+  rm -f "$releases/current" "$releases/previous" "$releases/pending" "$releases/starts"
+  say "the installed package replaces the self-updated release (state kept)"
+fi
 
 # 5. The systemd unit.
 mkdir -p "$R/etc/systemd/system"

@@ -1,11 +1,14 @@
 import { type Command, optionalInt, optionalString, UsageError } from '../command.ts';
 import { waitForSignal } from '../signals.ts';
 
+/** Exit status after staging a self-update: not 0, so systemd's Restart=on-failure starts the launcher again. */
+export const EXIT_RESTART = 75;
+
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'Run the device agent: enroll once, then follow the hub, serve models locally, report health',
   usage:
-    'agent --hub URL --enroll-token T [--data DIR] [--name N] [--port 8081] [--host 127.0.0.1] [--profile auto|ID] [--mqtt-url URL] [--artifact-transport auto|http|mqtt] [--ca CA.pem] [--count N] [--probation-seconds S] [--stats-window SECONDS] [--stats-window-count N]   (later starts: agent --data DIR)',
+    'agent --hub URL --enroll-token T [--data DIR] [--name N] [--port 8081] [--host 127.0.0.1] [--profile auto|ID] [--mqtt-url URL] [--artifact-transport auto|http|mqtt] [--ca CA.pem] [--count N] [--probation-seconds S] [--stats-window SECONDS] [--stats-window-count N] [--releases-dir DIR]   (later starts: agent --data DIR)',
   options: {
     hub: { type: 'string' },
     'enroll-token': { type: 'string' },
@@ -22,6 +25,8 @@ export const agentCommand: Command = {
     'artifact-transport': { type: 'string' },
     ca: { type: 'string' },
     count: { type: 'string' },
+    // Set by the flashed launcher: where self-updates are staged (docs/self-update.md).
+    'releases-dir': { type: 'string' },
   },
   async run(ctx) {
     const hub = optionalString(ctx, 'hub') ?? process.env.EDGEFLEET_HUB;
@@ -41,6 +46,12 @@ export const agentCommand: Command = {
     const { startAgent } = await import('@edgefleet/agent');
     const count = optionalInt(ctx, 'count') ?? 1;
     const dataDir = optionalString(ctx, 'data') ?? 'edgefleet-agent';
+    const releasesDir = optionalString(ctx, 'releases-dir');
+    if (releasesDir && count > 1) throw new UsageError('--releases-dir is for a single agent, not --count');
+    let requestRestart = () => {};
+    const restartRequested = new Promise<void>((resolve) => {
+      requestRestart = resolve;
+    });
     const common = {
       ...(hub ? { hub } : {}),
       ...(enrollToken ? { enrollToken } : {}),
@@ -53,6 +64,7 @@ export const agentCommand: Command = {
       ...(statsWindowCount ? { statsWindowCount } : {}),
       artifactTransport: transport,
       ...(optionalString(ctx, 'ca') ? { caFile: optionalString(ctx, 'ca') as string } : {}),
+      ...(releasesDir ? { releasesDir, onRestartRequested: () => requestRestart() } : {}),
     } as const;
     // --count N: a fleet in one process (for trying rollouts on one machine); each agent has its own
     // data dir (DIR/agent-1…), identity, broker session and inference port.
@@ -90,8 +102,12 @@ export const agentCommand: Command = {
       process.stdout.write(
         `${JSON.stringify({ msg: 'agents ready', count, agents: agents.map((a) => ({ deviceId: a.deviceId, port: a.port })) })}\n`,
       );
-    await waitForSignal();
+    const restart = await Promise.race([
+      waitForSignal().then(() => false),
+      restartRequested.then(() => true),
+    ]);
     for (const agent of agents) await agent.stop();
-    return 0;
+    if (restart) process.stderr.write('edgefleet: agent release staged; exiting so the launcher starts it\n');
+    return restart ? EXIT_RESTART : 0;
   },
 };

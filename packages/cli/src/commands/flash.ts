@@ -12,7 +12,7 @@ export const flashCommand: Command = {
   name: 'flash',
   summary: 'Build an installable agent package (arm64/x64) and first-boot files for a Raspberry Pi OS card',
   usage:
-    'flash --arch arm64|x64 --hub URL (or EDGEFLEET_HUB) --enroll-token T --out DIR [--name N] [--profile ID] [--boot /media/USER/bootfs] [--key signing-key.json] [--prepare]',
+    'flash --arch arm64|x64 --hub URL (or EDGEFLEET_HUB) --enroll-token T --out DIR [--name N] [--profile ID] [--boot /media/USER/bootfs] [--key signing-key.json] [--release-version V] [--prepare]',
   options: {
     arch: { type: 'string' },
     'enroll-token': { type: 'string' },
@@ -22,6 +22,7 @@ export const flashCommand: Command = {
     profile: { type: 'string' },
     boot: { type: 'string' },
     key: { type: 'string' },
+    'release-version': { type: 'string' },
     prepare: { type: 'boolean', default: false },
   },
   async run(ctx) {
@@ -43,6 +44,9 @@ export const flashCommand: Command = {
       ...(optionalString(ctx, 'profile') ? { profile: optionalString(ctx, 'profile') as string } : {}),
       ...(optionalString(ctx, 'boot') ? { boot: optionalString(ctx, 'boot') as string } : {}),
       ...(keyPath ? { key: await loadSigningKey(keyPath) } : {}),
+      ...(optionalString(ctx, 'release-version')
+        ? { version: optionalString(ctx, 'release-version') as string }
+        : {}),
       prepare: ctx.values.prepare === true,
     });
     ctx.progress('');
@@ -50,6 +54,11 @@ export const flashCommand: Command = {
     ctx.print(`agent ${result.release.version} for linux-${arch} (Node ${result.release.node})`);
     ctx.print(`  package   ${result.packageDir}   (on the device: sudo ./install.sh --env enroll.env)`);
     ctx.print(`  archive   ${result.archive}   ${(result.archiveBytes / MB).toFixed(0)} MB`);
+    ctx.print(
+      keyPath
+        ? `  update    edgefleet agent-release publish ${result.archive}   (self-update; docs/self-update.md)`
+        : '  update    not signed: pass --key to publish this archive as a self-update',
+    );
     ctx.print(
       `  boot      ${result.bootDir}   (copy onto the boot partition of a fresh Raspberry Pi OS card)`,
     );
