@@ -1,6 +1,7 @@
 /** The hub's HTTP app: health, metrics, OpenAPI, /api/v1 with auth on every route, JSON errors. */
 import { EDGEFLEET_VERSION, EdgefleetError, ValidationError } from '@edgefleet/protocol';
 import { Hono } from 'hono';
+import { agentReleaseRoutes } from './api/agent-release-routes.ts';
 import { artifactRoutes } from './api/artifact-routes.ts';
 import { browserDeviceRoutes } from './api/browser-routes.ts';
 import { deviceRoutes } from './api/device-routes.ts';
@@ -82,6 +83,7 @@ export function createApp(ctx: HubContext): Hono<HubEnv> {
   deviceRoutes(api, ctx);
   browserDeviceRoutes(api, ctx);
   rolloutRoutes(api, ctx);
+  agentReleaseRoutes(api, ctx);
   liveRoutes(api, ctx);
   app.route('/api/v1', api.app);
   app.get('/openapi.json', (c) => c.json(openApiDocument(api.table, EDGEFLEET_VERSION)));

@@ -239,6 +239,35 @@ for (const driver of drivers) {
       expect((await store.models.listModels())[0]?.versions).toHaveLength(1);
     });
 
+    it('keeps the first agent release per version and arch, and lists them newest first', async () => {
+      const release = {
+        version: '0.2.0',
+        arch: 'x64',
+        sha256: 'c'.repeat(64),
+        sizeBytes: 5_000_000_000,
+        manifestText: '{"format":"edgefleet-agent-release"}',
+        signatureText: '{"algorithm":"ed25519"}',
+        createdBy: 'token:ci',
+      };
+      expect(await store.agentReleases.put(release)).toBe(true);
+      expect(await store.agentReleases.put({ ...release, sha256: 'd'.repeat(64) })).toBe(false);
+      const stored = await store.agentReleases.get('0.2.0', 'x64');
+      expect(stored).toMatchObject({ ...release, createdAt: expect.any(String) });
+      expect(await store.agentReleases.get('0.2.0', 'arm64')).toBeUndefined();
+
+      await new Promise((resolve) => setTimeout(resolve, 5)); // distinct created_at
+      await store.agentReleases.put({ ...release, arch: 'arm64', sha256: 'e'.repeat(64) });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await store.agentReleases.put({ ...release, version: '0.3.0', sha256: 'f'.repeat(64) });
+      expect((await store.agentReleases.list()).map((r) => `${r.version}/${r.arch}`)).toEqual([
+        '0.3.0/x64',
+        '0.2.0/arm64',
+        '0.2.0/x64',
+      ]);
+      expect((await store.agentReleases.listVersion('0.2.0')).map((r) => r.arch)).toEqual(['arm64', 'x64']);
+      expect(await store.agentReleases.listVersion('9.9.9')).toEqual([]);
+    });
+
     it('records rollouts with their devices and guards state transitions', async () => {
       await store.rollouts.insert({
         id: 'r1',

@@ -211,6 +211,23 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_agent_releases': {
+      async up(db: AnyDb) {
+        // Releases of the agent itself (self-update): one archive per version and architecture.
+        await db.schema
+          .createTable('agent_releases')
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('arch', 'text', (c) => c.notNull())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+          .addColumn('manifest_text', 'text', (c) => c.notNull())
+          .addColumn('signature_text', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addPrimaryKeyConstraint('agent_releases_pk', ['version', 'arch'])
+          .execute();
+      },
+    },
   };
 }
 

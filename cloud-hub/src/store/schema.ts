@@ -163,6 +163,19 @@ export interface ArtifactChunkTable {
   data: Uint8Array;
 }
 
+export interface AgentReleaseTable {
+  version: string;
+  arch: string;
+  sha256: string;
+  size_bytes: number;
+  /** The exact signed release-manifest JSON text. */
+  manifest_text: string;
+  /** The signature file (JSON text) as published. */
+  signature_text: string;
+  created_at: string;
+  created_by: string | null;
+}
+
 export interface Database {
   artifact_objects: ArtifactObjectTable;
   artifact_chunks: ArtifactChunkTable;
@@ -180,4 +193,5 @@ export interface Database {
   events: EventTable;
   settings: SettingTable;
   leases: LeaseTable;
+  agent_releases: AgentReleaseTable;
 }

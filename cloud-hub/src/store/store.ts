@@ -1,5 +1,6 @@
 /** The hub's store: one object of repositories over SQLite or PostgreSQL. */
 import type { Kysely } from 'kysely';
+import { agentReleasesRepo } from './agent-releases.ts';
 import { type ConnectionErrorHandler, type DatabaseHandle, type Dialect, openDatabase } from './db.ts';
 import { devicesRepo } from './devices.ts';
 import { eventsRepo } from './events.ts';
@@ -23,6 +24,7 @@ function repositories(db: Kysely<Database>, dialect: Dialect) {
     settings: settingsRepo(db),
     stats: statsRepo(db),
     leases: leasesRepo(db),
+    agentReleases: agentReleasesRepo(db),
   };
 }
 

@@ -1,6 +1,7 @@
 /** Every `edgefleet` command, in the order `edgefleet --help` lists them. */
 import type { Command } from '../command.ts';
 import { agentCommand } from './agent.ts';
+import { agentReleaseCommand } from './agent-release.ts';
 import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
 import { demoCommand } from './demo.ts';
@@ -29,6 +30,7 @@ export const commands: Command[] = [
   rolloutsCommand,
   driftCommand,
   flashCommand,
+  agentReleaseCommand,
   demoCommand,
   soakCommand,
   benchCommand,
