@@ -19,7 +19,8 @@ if [ -f "$RELEASES/pending" ]; then
     log "release $bad crashed $MAX_STARTS times on probation; reverting"
     echo "$bad" >>"$RELEASES/failed"
     if [ -L "$RELEASES/previous" ]; then
-      mv -f "$RELEASES/previous" "$RELEASES/current"
+      # -T: "current" is a symlink to a directory; without it mv would move "previous" into it.
+      mv -fT "$RELEASES/previous" "$RELEASES/current"
     else
       rm -f "$RELEASES/current"
     fi
