@@ -1,14 +1,13 @@
 /** Agent releases (self-update, the CLI's `agent-release`): publish an archive, list, deploy, follow. */
 import { targetSelector } from '@edgefleet/protocol';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { deployAgentRelease } from '../agent-releases/deploy.ts';
 import { MANIFEST_HEADER, publishAgentRelease, SIGNATURE_HEADER } from '../agent-releases/publish.ts';
 import { principalName } from '../auth/principal.ts';
 import type { HubContext } from '../context.ts';
-import { HubError, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import type { AgentReleaseRecord } from '../store/agent-releases.ts';
-import { type ApiRouter, param } from './router.ts';
+import { type ApiRouter, param, uploadLimit } from './router.ts';
 
 export const deployAgentReleaseRequest = z.object({ target: targetSelector }).strict();
 
@@ -26,19 +25,7 @@ function releaseView(r: AgentReleaseRecord) {
 
 export function agentReleaseRoutes(router: ApiRouter, ctx: HubContext): void {
   // Same ceiling as model uploads. Only on PUT: the deploy route shares this path shape.
-  router.app.on(
-    'PUT',
-    '/agent-releases/:version/:arch',
-    bodyLimit({
-      maxSize: ctx.settings.maxUploadBytes,
-      onError: () => {
-        throw new HubError(
-          'PAYLOAD_TOO_LARGE',
-          `upload is larger than the hub's limit of ${ctx.settings.maxUploadBytes} bytes`,
-        );
-      },
-    }),
-  );
+  router.app.on('PUT', '/agent-releases/:version/:arch', uploadLimit(ctx));
   router.define(
     {
       method: 'put',

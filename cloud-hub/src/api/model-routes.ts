@@ -1,13 +1,12 @@
 /** Models and versions: upload (PUT raw bytes or multipart), details, the signed manifest, deletion. */
 import { schemas } from '@edgefleet/protocol';
-import { bodyLimit } from 'hono/body-limit';
 import { assertMayReadVersion } from '../access.ts';
 import { principalName } from '../auth/principal.ts';
 import type { HubContext } from '../context.ts';
 import { HubError, notFound } from '../errors.ts';
 import { publishVersion } from '../publishing.ts';
 import type { ModelVersionRecord } from '../store/models.ts';
-import { type ApiRouter, param } from './router.ts';
+import { type ApiRouter, param, uploadLimit } from './router.ts';
 
 function checkParam(kind: 'name' | 'version', value: string): string {
   const schema = kind === 'name' ? schemas.name : schemas.semver;
@@ -63,18 +62,7 @@ export function modelRoutes(router: ApiRouter, ctx: HubContext): void {
     },
   );
 
-  router.app.use(
-    '/models/:name/versions/:version',
-    bodyLimit({
-      maxSize: ctx.settings.maxUploadBytes,
-      onError: () => {
-        throw new HubError(
-          'PAYLOAD_TOO_LARGE',
-          `upload is larger than the hub's limit of ${ctx.settings.maxUploadBytes} bytes`,
-        );
-      },
-    }),
-  );
+  router.app.use('/models/:name/versions/:version', uploadLimit(ctx));
   router.define(
     {
       method: 'put',

@@ -3,9 +3,11 @@
  * the role check on every route, body validation (400 naming the field) and /openapi.json.
  */
 import { type Permission, toValidationError } from '@edgefleet/protocol';
-import { type Context, Hono } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { can, type Principal } from '../auth/principal.ts';
+import type { HubContext } from '../context.ts';
 import { HubError } from '../errors.ts';
 
 export type Access = Permission | 'public' | 'read-or-device';
@@ -167,4 +169,17 @@ export function param(c: Context, name: string): string {
   const value = c.req.param(name);
   if (value === undefined) throw new HubError('BAD_REQUEST', `missing path parameter ${name}`);
   return value;
+}
+
+/** The hub's ceiling on uploaded bodies (models, agent releases): 413 with the limit over it. */
+export function uploadLimit(ctx: HubContext): MiddlewareHandler {
+  return bodyLimit({
+    maxSize: ctx.settings.maxUploadBytes,
+    onError: () => {
+      throw new HubError(
+        'PAYLOAD_TOO_LARGE',
+        `upload is larger than the hub's limit of ${ctx.settings.maxUploadBytes} bytes`,
+      );
+    },
+  });
 }
