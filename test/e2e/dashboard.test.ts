@@ -3,9 +3,11 @@
  * and a device's charts update, start and pause a rollout, on desktop and phone-sized screens.
  * Screenshots of each page land in test-results/screenshots/.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateSigningKey, publicKeyOf, signManifest } from '@edgefleet/bundle';
 import { mlpModel } from '@edgefleet/converters';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,8 +96,40 @@ describe.skipIf(!chromium.available)('dashboard', () => {
     expect(await page.textContent('[data-testid=devices]')).toContain('detector@1.0.0');
     await screenshot(page, 'fleet');
 
+    // An agent release for cam-0, which runs from npm and so says it cannot update itself.
+    const key = await generateSigningKey();
+    await api('POST', '/keys', { name: 'releases', publicKey: publicKeyOf(key).publicKey });
+    const archive = new TextEncoder().encode('an agent release archive');
+    const manifest = new TextEncoder().encode(
+      JSON.stringify({
+        format: 'edgefleet-agent-release',
+        version: '0.9.0',
+        arch: 'x64',
+        sha256: createHash('sha256').update(archive).digest('hex'),
+        size_bytes: archive.byteLength,
+      }),
+    );
+    const published = await fetch(`${hub.url}/api/v1/agent-releases/0.9.0/x64`, {
+      method: 'PUT',
+      headers: {
+        authorization: `Bearer ${hub.adminToken}`,
+        'x-edgefleet-release-manifest': Buffer.from(manifest).toString('base64'),
+        'x-edgefleet-release-signature': Buffer.from(
+          JSON.stringify(await signManifest(manifest, key)),
+        ).toString('base64'),
+      },
+      body: archive,
+    });
+    expect(published.status).toBe(201);
+    const cam0 = (await api<{ devices: { id: string; name: string }[] }>('GET', '/devices')).devices.find(
+      (d) => d.name === 'cam-0',
+    );
+    await api('POST', '/agent-releases/0.9.0/deploy', { target: { devices: [cam0?.id] } });
+
     await page.click('text=cam-0');
     await page.waitForSelector('[data-testid=chart-cpu] .chart-box canvas');
+    await page.waitForSelector('[data-testid=agent-update]:has-text("UPDATE_REFUSED")');
+    expect(await page.textContent('[data-testid=agent-update]')).toMatch(/agent update to 0\.9\.0: failed/);
     const points = async () =>
       Number(await page.getAttribute('[data-testid=chart-cpu] .chart-box', 'data-points'));
     const before = await points();

@@ -3,7 +3,7 @@ import { Badge, Empty, ErrorBox } from '../components/bits.tsx';
 import { TimeChart } from '../components/chart.tsx';
 import { useApi } from '../data.ts';
 import { age } from '../format.ts';
-import type { Device, EventRecord, TelemetrySample } from '../types.ts';
+import type { Device, EventRecord, ReportedState, TelemetrySample } from '../types.ts';
 
 export function DevicePage(props: { id: string }) {
   const refresh = (e: { type: string; deviceId?: string }) => e.deviceId === props.id;
@@ -28,6 +28,7 @@ export function DevicePage(props: { id: string }) {
         {d.id} · {d.facts.arch} · profile {d.profile ?? '–'} · agent {d.agentVersion ?? '–'} · tags{' '}
         {d.tags.join(', ') || '–'} · last seen {age(d.lastSeenAt)}
       </p>
+      <AgentUpdateLine update={d.reported?.agentUpdate} />
       <div class="charts">
         <TimeChart
           testId="chart-cpu"
@@ -138,5 +139,21 @@ export function DevicePage(props: { id: string }) {
         </ul>
       </section>
     </div>
+  );
+}
+
+/** Self-update progress (docs/self-update.md): which release, how far, and why it failed. */
+function AgentUpdateLine(props: { update: ReportedState['agentUpdate'] }) {
+  const u = props.update;
+  if (!u) return null;
+  const progress =
+    u.state === 'downloading' && u.progress && u.progress.total > 0
+      ? ` ${Math.round((100 * u.progress.bytes) / u.progress.total)} %`
+      : '';
+  return (
+    <p class="meta" data-testid="agent-update">
+      agent update to {u.version}: <Badge value={u.state} />
+      {progress} {u.error ? `${u.error.code}: ${u.error.message}` : ''} · {age(u.updatedAt)}
+    </p>
   );
 }
