@@ -2,28 +2,43 @@
  * `edgefleet flash --arch arm64` under emulation (Debian qemu-user-static and the arm64 glibc from
  * libc6-arm64-cross): the package's own arm64 Node binary runs its bundled agent, which enrolls with
  * a real hub, installs a deployed model, loads it with the package's arm64 onnxruntime binary and
- * answers an inference request with the model's true outputs. Slow by nature (every instruction is
- * translated), so the test waits generously and asserts behaviour only.
+ * answers an inference request with the model's true outputs. The package's cross-built
+ * tfjs-tflite-node binding runs a .tflite model under the same Node, and the agent reports TFLite
+ * available. Slow by nature (every instruction is translated), so the test waits generously and
+ * asserts behaviour only.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  checkPackagedTflite,
   deployAndCheckInference,
   elfMachine,
+  exec,
+  expectTfliteRuntimes,
   type Flashed,
   flashPackage,
   flashRuntime,
+  packagedTfliteScript,
+  reportedRuntimes,
   startLogged,
+  tinyTflite,
 } from './support/flash.ts';
 import { type HubProc, hubApi, spawnHub } from './support/processes.ts';
-import { requireService } from './support/services.ts';
+import { requireService, requireServices } from './support/services.ts';
 
 const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 const qemu = await requireService('qemu');
 const sysroot = await requireService('arm64-sysroot');
 const runtime = qemu.available ? flashRuntime('arm64') : { available: false };
+// TFLite in the arm64 package needs its binding cross-built (Debian's g++-aarch64-linux-gnu).
+const crossCompiler = existsSync('/usr/bin/aarch64-linux-gnu-g++');
+if (!crossCompiler && requireServices)
+  throw new Error(
+    'EDGEFLEET_REQUIRE_SERVICES=1 but aarch64-linux-gnu-g++ is missing (g++-aarch64-linux-gnu)',
+  );
 
 describe.skipIf(!qemu.available || !sysroot.available || !runtime.available)(
   'flash an arm64 agent package and run it under qemu',
@@ -56,8 +71,39 @@ describe.skipIf(!qemu.available || !sysroot.available || !runtime.available)(
       expect(await elfMachine(join(ort, 'arm64/onnxruntime_binding.node'))).toBe('arm64');
       expect(JSON.parse(await readFile(join(release, 'release.json'), 'utf8'))).toMatchObject({
         arch: 'arm64',
+        tflite: crossCompiler ? expect.any(String) : null,
       });
+      expect(flashed.warnings.filter((w) => /TFLite/.test(w))).toHaveLength(crossCompiler ? 0 : 1);
     });
+
+    it.skipIf(!crossCompiler)(
+      'holds a cross-built arm64 TFLite binding that loads on old userlands and runs a .tflite model',
+      async () => {
+        const release = join(flashed.packageDir, 'release');
+        const tflite = join(release, 'node_modules/tfjs-tflite-node');
+        const binding = join(tflite, 'build/Release/node_tflite_binding.node');
+        expect(await elfMachine(binding)).toBe('arm64');
+        expect(await readdir(join(tflite, 'cc_deps'))).toEqual(['linux_arm64']);
+        // Nothing newer than Debian 10's libstdc++ (GLIBCXX_3.4.25) and glibc 2.28 (Mendel 5, Coral Dev Board).
+        const needs = await exec('readelf', ['-V', binding]);
+        expect(needs.code, needs.stderr).toBe(0);
+        // readelf listed the binding's version needs (so the checks below are not vacuous).
+        expect(needs.stdout).toMatch(/GLIBCXX_3\.4\.21/);
+        expect(needs.stdout).not.toMatch(/GLIBCXX_3\.4\.(2[6-9]|3\d)/);
+        expect(needs.stdout).not.toMatch(/GLIBC_2\.(29|[3-9]\d)/);
+
+        const model = await tinyTflite(dir, 11);
+        const ran = await exec(
+          '/usr/bin/qemu-aarch64-static',
+          ['-L', ARM64_SYSROOT, join(release, 'bin/node'), '-e', packagedTfliteScript(release, model)],
+          { LD_LIBRARY_PATH: '', NODE_PATH: '' },
+        );
+        expect(ran.code, ran.stderr).toBe(0);
+        expect(JSON.parse(ran.stdout)).toMatchObject({ arch: 'arm64' });
+        await checkPackagedTflite(release, model, ran.stdout);
+      },
+      300_000,
+    );
 
     it('enrolls, loads a deployed model with the arm64 onnxruntime, and answers inference', async () => {
       const release = join(flashed.packageDir, 'release');
@@ -84,6 +130,7 @@ describe.skipIf(!qemu.available || !sysroot.available || !runtime.available)(
           profile: 'linux-arm64',
           facts: { arch: 'arm64' },
         });
+        if (crossCompiler) expectTfliteRuntimes(await reportedRuntimes(hub, 'pi-emulated'));
 
         await deployAndCheckInference(hub, dir, String(ready.inference), {
           seed: 11,

@@ -1,7 +1,8 @@
 /**
- * `edgefleet flash --arch x64`: the package holds only x64 natives and a Node binary; install.sh is
- * idempotent in a fake root and its unit passes `systemd-analyze verify`; the installed launcher
- * starts the bundled agent, which enrolls, runs a deployed model, and confirms its release healthy.
+ * `edgefleet flash --arch x64`: the package holds only x64 natives and a Node binary; its own Node
+ * runs a .tflite model with the package's tfjs-tflite-node binding; install.sh is idempotent in a
+ * fake root and its unit passes `systemd-analyze verify`; the installed launcher starts the bundled
+ * agent, which enrolls, reports TFLite available, runs a deployed model, and confirms its release.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -12,14 +13,19 @@ import { generateSigningKey, publicKeyOf, signManifest } from '@edgefleet/bundle
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseState, stageRelease } from '../agent/src/self-update.ts';
 import {
+  checkPackagedTflite,
   deployAndCheckInference,
   elfMachine,
   exec,
+  expectTfliteRuntimes,
   type Flashed,
   fakeRoot,
   flashPackage,
   flashRuntime,
+  packagedTfliteScript,
+  reportedRuntimes,
   startLogged,
+  tinyTflite,
   verifyUnit,
 } from './support/flash.ts';
 import { type HubProc, hubApi, runCli, spawnHub } from './support/processes.ts';
@@ -108,6 +114,24 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
     ])
       expect((await stat(copy)).mode & 0o777, copy).toBe(0o600);
   });
+
+  it('holds the x64 TFLite binding and library, and its own Node runs a .tflite model the way the agent loads it', async () => {
+    const release = join(flashed.packageDir, 'release');
+    const tflite = join(release, 'node_modules/tfjs-tflite-node');
+    expect(flashed.release).toMatchObject({ tflite: expect.any(String) });
+    expect(await elfMachine(join(tflite, 'build/Release/node_tflite_binding.node'))).toBe('x64');
+    expect(await readdir(join(tflite, 'cc_deps'))).toEqual(['linux_amd64']);
+    expect(existsSync(join(release, 'node_modules/coral-tflite-delegate/package.json'))).toBe(true);
+
+    const model = await tinyTflite(dir, 11);
+    const ran = await exec(join(release, 'bin/node'), ['-e', packagedTfliteScript(release, model)], {
+      LD_LIBRARY_PATH: '',
+      NODE_PATH: '',
+    });
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(JSON.parse(ran.stdout)).toMatchObject({ arch: 'x64' });
+    await checkPackagedTflite(release, model, ran.stdout);
+  }, 120_000);
 
   it('install.sh is idempotent in a fake root, keeps settings, and its unit passes systemd-analyze verify', async () => {
     const target = await fakeRoot(join(dir, 'root-idem'));
@@ -212,6 +236,8 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
         devices: { name: string; profile: string; facts: { arch: string } }[];
       }>('GET', '/devices');
       expect(devices.find((d) => d.name === 'x64-box')).toMatchObject({ profile: 'linux-x64' });
+      // The packaged agent has its TFLite backends (no Coral stick here: no libedgetpu).
+      expectTfliteRuntimes(await reportedRuntimes(hub, 'x64-box'));
 
       await deployAndCheckInference(hub, dir, String(ready.inference), { seed: 7, readyTimeoutMs: 120_000 });
     } finally {

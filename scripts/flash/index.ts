@@ -128,6 +128,7 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
       root,
       dir: join(pkg, 'release'),
       prepare: o.prepare ?? false,
+      onWarning: (w) => warnings.push(w),
     });
     for (const file of ['install.sh', 'launch.sh', 'edgefleet-agent.service']) {
       await copyFile(join(templates, file), join(pkg, file));

@@ -5,13 +5,15 @@
  *   release/
  *     edgefleet.mjs        the `edgefleet agent` command, bundled
  *     bin/node             Node for the arch (npm package node-linux-<arch>)
- *     node_modules/        onnxruntime-node (this arch's binaries), sharp + @img prebuilts
+ *     node_modules/        onnxruntime-node (this arch's binaries), sharp + @img prebuilts, and
+ *                          tfjs-tflite-node (binding + TFLite C library) with coral-tflite-delegate
+ *                          when a binding for this arch is built or can be cross-built
  *     release.json         versions and arch; read by install.sh and the self-updater
  */
 import { chmod, copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlashError } from './errors.ts';
-import { prepareRuntime, runtimeDir, runtimeReady } from './prepare.mjs';
+import { buildTfliteBinding, prepareRuntime, runtimeDir, runtimeReady, TFLITE_CC_DEPS } from './prepare.mjs';
 
 export type Arch = 'arm64' | 'x64';
 
@@ -34,6 +36,8 @@ export interface ReleaseInfo {
   node: string;
   onnxruntime: string;
   sharp: string;
+  /** tfjs-tflite-node's version when its binding for this arch is in the package, else null. */
+  tflite: string | null;
   builtAt: string;
 }
 
@@ -47,6 +51,8 @@ export interface BuildReleaseOptions {
   dir: string;
   /** Install the arch's runtime from the npm registry when it is missing (default false: fail instead). */
   prepare?: boolean;
+  /** Told what the package goes without (e.g. TFLite when its binding cannot be built for the arch). */
+  onWarning?: (message: string) => void;
 }
 
 async function pkgVersion(dir: string): Promise<string> {
@@ -63,6 +69,51 @@ async function copyPackage(from: string, to: string, include?: string[]): Promis
     if (!exists) continue;
     await cp(src, join(to, name), { recursive: true, dereference: true });
   }
+}
+
+/** The machine an ELF file is built for (undefined when it is missing or not ELF). */
+async function elfArch(path: string): Promise<Arch | 'other' | undefined> {
+  const head = await readFile(path).catch(() => undefined);
+  if (!head || head.length < 20 || head.readUInt32BE(0) !== 0x7f454c46) return undefined;
+  const machine = head.readUInt16LE(18);
+  return machine === 0x3e ? 'x64' : machine === 0xb7 ? 'arm64' : 'other';
+}
+
+/**
+ * The TFLite backends (agent/src/runtime/tflite.ts): the agent resolves
+ * `tfjs-tflite-node/package.json` and `require`s build/Release/node_tflite_binding.node by path
+ * (never the package's JS entry point, whose dependencies it would otherwise need), and the binding
+ * finds libtensorflowlite_c.so and libexternal_delegate_obj.so through its RUNPATH,
+ * $ORIGIN/../../cc_deps/linux_<arch>. The Edge TPU backend also `require`s coral-tflite-delegate
+ * (plain JS, no dependencies). The binding is the project's when `npm install` built it for this
+ * arch, else one cross-built for it. Returns the version copied, or the reason there is none (the
+ * agent then reports TFLite unavailable).
+ */
+async function copyTflite(
+  root: string,
+  nm: string,
+  arch: Arch,
+): Promise<{ version?: string; reason?: string }> {
+  const from = join(root, 'node_modules/tfjs-tflite-node');
+  const BINDING = 'build/Release/node_tflite_binding.node';
+  let binding: string | undefined = join(from, BINDING);
+  if ((await elfArch(binding)) !== arch) {
+    const built = buildTfliteBinding(arch, { quiet: true, root });
+    if (!built.path) return { reason: built.reason };
+    binding = built.path;
+  }
+  const to = join(nm, 'tfjs-tflite-node');
+  await copyPackage(from, to, ['package.json', 'README.md']);
+  await mkdir(join(to, 'build/Release'), { recursive: true });
+  await copyFile(binding, join(to, BINDING));
+  const libs = `cc_deps/${TFLITE_CC_DEPS[arch]}`;
+  await cp(join(from, libs), join(to, libs), { recursive: true, dereference: true });
+  await copyPackage(join(root, 'node_modules/coral-tflite-delegate'), join(nm, 'coral-tflite-delegate'), [
+    'package.json',
+    'README.md',
+    'dist/index.js',
+  ]);
+  return { version: await pkgVersion(from) };
 }
 
 /**
@@ -141,6 +192,12 @@ export async function buildRelease(o: BuildReleaseOptions): Promise<ReleaseInfo>
     await copyPackage(join(modules, dep), join(nm, dep));
   for (const dep of [`@img/sharp-linux-${o.arch}`, `@img/sharp-libvips-linux-${o.arch}`])
     await copyPackage(join(runtime, dep), join(nm, dep));
+  // TFLite (CPU and Edge TPU delegate): the binding, if built for this arch, and TFLite's C library.
+  const tflite = await copyTflite(o.root, nm, o.arch);
+  if (tflite.reason)
+    o.onWarning?.(
+      `no TFLite in the linux-${o.arch} package, so the device gets CPU ONNX artifacts only (no .tflite, no Edge TPU): ${tflite.reason}`,
+    );
   // Node itself.
   const nodePkg = join(runtime, `node-linux-${o.arch}`);
   await copyFile(join(nodePkg, 'bin/node'), join(o.dir, 'bin/node'));
@@ -155,6 +212,7 @@ export async function buildRelease(o: BuildReleaseOptions): Promise<ReleaseInfo>
     node: await pkgVersion(nodePkg),
     onnxruntime: await pkgVersion(ort),
     sharp: await pkgVersion(join(modules, 'sharp')),
+    tflite: tflite.version ?? null,
     builtAt: new Date().toISOString(),
   };
   await writeFile(join(o.dir, 'release.json'), `${JSON.stringify(info, null, 2)}\n`);

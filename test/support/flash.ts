@@ -6,10 +6,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mlpModel, runOnnx } from '@edgefleet/converters';
+import { convertModel, mlpModel, runOnnx } from '@edgefleet/converters';
 import { expect } from 'vitest';
+import { openTflite } from '../../converters/src/tflite/interpreter.ts';
 import { prepareRuntime } from '../../scripts/flash/prepare.mjs';
-import { runCli } from './processes.ts';
+import { hubApi, runCli } from './processes.ts';
 import { projectRoot, requireServices, type ServiceCheck, waitFor } from './services.ts';
 
 /** The flash runtime for `arch`, installed from the npm registry if needed. */
@@ -181,4 +182,112 @@ export async function deployAndCheckInference(
   const want = Array.from(expected.output?.data as Float32Array);
   expect(body.outputs[0]?.data).toHaveLength(want.length);
   for (const [i, v] of (body.outputs[0]?.data ?? []).entries()) expect(v).toBeCloseTo(want[i] as number, 5);
+}
+
+export interface TinyTflite {
+  path: string;
+  bytes: Uint8Array;
+  onnx: Uint8Array;
+  /** A quantized input and the scale / zero point of the model's input and output. */
+  input: Int8Array;
+  inQ: { scale: number; zeroPoint: number };
+  outQ: { scale: number; zeroPoint: number };
+}
+
+/** A small int8 classifier as `convert --target edgetpu` builds its CPU twin, written to `dir`. */
+export async function tinyTflite(dir: string, seed: number): Promise<TinyTflite> {
+  const onnx = mlpModel({ inputs: 4, hidden: [8], outputs: 3, softmax: true, seed });
+  const converted = await convertModel(onnx, { targets: ['edgetpu'] });
+  const twin = converted.artifacts.find((a) => a.entry.file.endsWith('model_int8.tflite'));
+  if (!twin) throw new Error('the conversion built no int8 .tflite');
+  const path = join(dir, `tiny_int8_${seed}.tflite`);
+  await writeFile(path, twin.bytes);
+  return {
+    path,
+    bytes: twin.bytes,
+    onnx,
+    input: Int8Array.from([29, -39, 97, 17]),
+    inQ: twin.entry.inputs?.[0]?.quantization as { scale: number; zeroPoint: number },
+    outQ: twin.entry.outputs?.[0]?.quantization as { scale: number; zeroPoint: number },
+  };
+}
+
+/**
+ * A `node -e` script doing what agent/src/runtime/tflite.ts does, from the bundle's place in the
+ * package `release`: resolve tfjs-tflite-node/package.json, require the binding by path, run
+ * `model` once on `input`, and construct coral-tflite-delegate's CoralDelegate. Prints JSON:
+ * { arch, pkg, coral, delegate, output }.
+ */
+export function packagedTfliteScript(release: string, model: TinyTflite): string {
+  return `
+    const { createRequire } = require('node:module');
+    const { dirname, join } = require('node:path');
+    const req = createRequire(${JSON.stringify(join(release, 'edgefleet.mjs'))});
+    const pkg = req.resolve('tfjs-tflite-node/package.json');
+    const { Interpreter } = req(join(dirname(pkg), 'build/Release/node_tflite_binding.node'));
+    const bytes = require('node:fs').readFileSync(${JSON.stringify(model.path)});
+    const it = new Interpreter(new Uint8Array(bytes).buffer, { threads: 1 });
+    it.getInputs()[0].data().set(Int8Array.from(${JSON.stringify(Array.from(model.input))}));
+    if (!it.infer()) throw new Error('infer() failed');
+    const { CoralDelegate } = req('coral-tflite-delegate');
+    const delegate = new CoralDelegate({}, '/usr/lib/libedgetpu.so.1');
+    console.log(JSON.stringify({
+      arch: process.arch,
+      pkg,
+      coral: req.resolve('coral-tflite-delegate'),
+      delegate: delegate.node.path,
+      output: Array.from(it.getOutputs()[0].data()),
+    }));`;
+}
+
+/** Check what packagedTfliteScript printed: loaded from `release`, and the model's answer. */
+export async function checkPackagedTflite(release: string, model: TinyTflite, stdout: string): Promise<void> {
+  const out = JSON.parse(stdout) as { pkg: string; coral: string; delegate: string; output: number[] };
+  // Loaded from the package, not from this checkout's node_modules.
+  expect(out.pkg).toBe(join(release, 'node_modules/tfjs-tflite-node/package.json'));
+  expect(out.coral.startsWith(join(release, 'node_modules/coral-tflite-delegate/'))).toBe(true);
+  expect(out.delegate).toBe('/usr/lib/libedgetpu.so.1');
+  // The same answer as this checkout's TFLite, and close to the float ONNX model's.
+  const reference = openTflite(model.bytes).run({
+    input: { dtype: 'int8', shape: [1, 4], data: model.input },
+  });
+  expect(out.output).toEqual(Array.from(reference.output?.data as Int8Array));
+  const { inQ, outQ } = model;
+  const floats = Float32Array.from(model.input, (v) => inQ.scale * (v - inQ.zeroPoint));
+  const expected = await runOnnx(model.onnx, { input: { dtype: 'float32', shape: [1, 4], data: floats } });
+  const want = Array.from(expected.output?.data as Float32Array);
+  expect(out.output).toHaveLength(want.length);
+  for (const [i, v] of out.output.entries())
+    expect(outQ.scale * (v - outQ.zeroPoint)).toBeCloseTo(want[i] as number, 1);
+}
+
+export type ReportedRuntime = { name: string; available: boolean; reason?: string };
+
+/** The runtimes device `name` reported to the hub (waits until it has reported them). */
+export async function reportedRuntimes(
+  hub: { url: string; adminToken: string },
+  name: string,
+): Promise<ReportedRuntime[]> {
+  const api = hubApi(hub.url, hub.adminToken);
+  let runtimes: ReportedRuntime[] = [];
+  await waitFor(
+    async () => {
+      const listed = await api<{
+        devices: { name: string; reported: { runtimes?: ReportedRuntime[] } | null }[];
+      }>('GET', '/devices');
+      runtimes = listed.devices.find((d) => d.name === name)?.reported?.runtimes ?? [];
+      return runtimes.length > 0;
+    },
+    `${name} reported its runtimes`,
+    60_000,
+  );
+  return runtimes;
+}
+
+/** The packaged agent has its TFLite backends: CPU TFLite available, Edge TPU missing only libedgetpu. */
+export function expectTfliteRuntimes(runtimes: ReportedRuntime[]): void {
+  expect(runtimes.find((r) => r.name === 'tflite')).toEqual({ name: 'tflite', available: true });
+  const edgeTpu = runtimes.find((r) => r.name === 'tflite+edgetpu');
+  expect(edgeTpu?.available).toBe(false);
+  expect(edgeTpu?.reason).toMatch(/libedgetpu\.so\.1 not found/);
 }
