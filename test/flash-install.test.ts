@@ -6,12 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { generateSigningKey, publicKeyOf, signManifest } from '@edgefleet/bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseState, stageRelease } from '../agent/src/self-update.ts';
+import { crashingRelease, releaseManifestFor } from './support/agent-release.ts';
 import {
   checkPackagedTflite,
   deployAndCheckInference,
@@ -22,6 +23,7 @@ import {
   fakeRoot,
   flashPackage,
   flashRuntime,
+  installedEnv,
   packagedTfliteScript,
   reportedRuntimes,
   startLogged,
@@ -208,13 +210,7 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
     });
     expect((await releaseState(join(state, 'releases'))).pending).toBe(flashed.release.version);
 
-    const envFile = await readFile(join(target, 'etc/edgefleet/agent.env'), 'utf8');
-    const env = Object.fromEntries(
-      envFile
-        .split('\n')
-        .filter((l) => /^[A-Z_]+=/.test(l))
-        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-    );
+    const env = await installedEnv(target);
     const agent = startLogged(join(target, 'opt/edgefleet/launch.sh'), [], {
       ...env,
       EDGEFLEET_PREFIX: join(target, 'opt/edgefleet'),
@@ -254,28 +250,8 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
       join(flashed.packageDir, 'enroll.env'),
     ]);
     expect(installed.code, installed.stderr).toBe(0);
-    // A release whose "node" dies at once: what a bad build looks like to the watchdog.
-    const top = join(dir, 'broken', 'edgefleet-agent-0.2.0-linux-x64');
-    await mkdir(join(top, 'release', 'bin'), { recursive: true });
-    await writeFile(join(top, 'release', 'bin', 'node'), '#!/bin/sh\necho "broken release" >&2\nexit 1\n');
-    await chmod(join(top, 'release', 'bin', 'node'), 0o755);
-    await writeFile(join(top, 'release', 'edgefleet.mjs'), '');
-    await writeFile(join(top, 'release', 'release.json'), JSON.stringify({ version: '0.2.0', arch: 'x64' }));
-    const archivePath = join(dir, 'broken.tar.gz');
-    expect(
-      (await exec('tar', ['-czf', archivePath, '-C', join(dir, 'broken'), 'edgefleet-agent-0.2.0-linux-x64']))
-        .code,
-    ).toBe(0);
-    const archive = await readFile(archivePath);
-    const manifestBytes = new TextEncoder().encode(
-      JSON.stringify({
-        format: 'edgefleet-agent-release',
-        version: '0.2.0',
-        arch: 'x64',
-        sha256: createHash('sha256').update(archive).digest('hex'),
-        size_bytes: archive.byteLength,
-      }),
-    );
+    const archivePath = await crashingRelease(join(dir, 'broken'), '0.2.0');
+    const manifestBytes = releaseManifestFor(await readFile(archivePath), '0.2.0');
     const key = await generateSigningKey();
     const releases = join(dir, 'state-crash', 'releases');
     const stage = async () =>
@@ -290,14 +266,8 @@ describe.skipIf(!runtime.available || !root.available)('flash an x64 agent packa
     await stage();
     expect(await releaseState(releases)).toMatchObject({ current: '0.2.0', pending: '0.2.0' });
 
-    const envFile = await readFile(join(target, 'etc/edgefleet/agent.env'), 'utf8');
     const env = {
-      ...Object.fromEntries(
-        envFile
-          .split('\n')
-          .filter((l) => /^[A-Z_]+=/.test(l))
-          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-      ),
+      ...(await installedEnv(target)),
       EDGEFLEET_PREFIX: join(target, 'opt/edgefleet'),
       EDGEFLEET_STATE: join(dir, 'state-crash'),
       EDGEFLEET_PORT: '0',

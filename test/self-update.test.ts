@@ -1,18 +1,10 @@
-/**
- * Agent self-update end to end, as a user does it: `edgefleet flash --key` builds releases 0.1.0 and
- * 0.1.1; 0.1.0 is installed and runs under its launcher (restarted on failure, as systemd does);
- * `agent-release publish` and `agent-release deploy` send 0.1.1 through the desired state. The agent
- * fetches, verifies and stages it, exits, and comes back as 0.1.1 on probation, keeping its
- * identity and its model. A release that crashes at start (0.1.2) is reverted by the launcher
- * after three starts, and the agent reports that to the hub.
- */
-import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey, signManifest } from '@edgefleet/bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseState } from '../agent/src/self-update.ts';
+import { crashingRelease, releaseManifestFor } from './support/agent-release.ts';
 import {
   deployAndCheckInference,
   exec,
@@ -20,6 +12,7 @@ import {
   fakeRoot,
   flashPackage,
   flashRuntime,
+  installedEnv,
   type LoggedProc,
   startLogged,
 } from './support/flash.ts';
@@ -83,12 +76,7 @@ describe.skipIf(!runtime.available || !root.available)('agent self-update', () =
     const state = join(dir, 'state');
     const releases = join(state, 'releases');
     const env = {
-      ...Object.fromEntries(
-        (await readFile(join(target, 'etc/edgefleet/agent.env'), 'utf8'))
-          .split('\n')
-          .filter((l) => /^[A-Z_]+=/.test(l))
-          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-      ),
+      ...(await installedEnv(target)),
       EDGEFLEET_PREFIX: join(target, 'opt/edgefleet'),
       EDGEFLEET_STATE: state,
       EDGEFLEET_PORT: '0',
@@ -145,27 +133,8 @@ describe.skipIf(!runtime.available || !root.available)('agent self-update', () =
     );
 
     // 0.1.2: its Node dies at once, on every start.
-    const top = join(dir, 'broken', 'edgefleet-agent-0.1.2-linux-x64');
-    await mkdir(join(top, 'release', 'bin'), { recursive: true });
-    await writeFile(join(top, 'release', 'bin', 'node'), '#!/bin/sh\necho "broken release" >&2\nexit 1\n');
-    await chmod(join(top, 'release', 'bin', 'node'), 0o755);
-    await writeFile(join(top, 'release', 'edgefleet.mjs'), '');
-    await writeFile(join(top, 'release', 'release.json'), JSON.stringify({ version: '0.1.2', arch: 'x64' }));
-    const archive = join(dir, 'broken', 'edgefleet-agent-0.1.2-linux-x64.tar.gz');
-    expect(
-      (await exec('tar', ['-czf', archive, '-C', join(dir, 'broken'), 'edgefleet-agent-0.1.2-linux-x64']))
-        .code,
-    ).toBe(0);
-    const bytes = await readFile(archive);
-    const manifestBytes = new TextEncoder().encode(
-      JSON.stringify({
-        format: 'edgefleet-agent-release',
-        version: '0.1.2',
-        arch: 'x64',
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        size_bytes: bytes.byteLength,
-      }),
-    );
+    const archive = await crashingRelease(join(dir, 'broken'), '0.1.2');
+    const manifestBytes = releaseManifestFor(await readFile(archive), '0.1.2');
     const manifestPath = archive.replace(/\.tar\.gz$/, '.release-manifest.json');
     await writeFile(manifestPath, manifestBytes);
     const key = JSON.parse(await readFile(keyFile, 'utf8'));

@@ -18,6 +18,7 @@ import type {
 import type { Logger } from 'pino';
 import { AgentError } from './errors.ts';
 import type { InstallerDeps } from './installer.ts';
+import { errorInfo } from './reconciler.ts';
 import { releaseState, stageRelease, UpdateError, verifyRelease } from './self-update.ts';
 
 export interface AgentUpdaterDeps {
@@ -33,11 +34,6 @@ export interface AgentUpdaterDeps {
   /** A release is staged: restart into it (the CLI exits so the service manager starts the launcher). */
   restart: (version: string) => Promise<void>;
 }
-
-const errorOf = (error: unknown): ErrorInfo => ({
-  code: (error as { code?: string }).code ?? 'INTERNAL',
-  message: String((error as Error).message ?? error).slice(0, 2000),
-});
 
 export class AgentUpdater {
   private current: ReportedAgentUpdate | null = null;
@@ -117,7 +113,7 @@ export class AgentUpdater {
   }
 
   private fail(want: DesiredAgent, error: unknown): void {
-    const info = errorOf(error);
+    const info = errorInfo(error);
     this.deps.logger.error(
       { version: want.version, error: info },
       'agent update failed; keeping this release',

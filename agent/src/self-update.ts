@@ -22,6 +22,7 @@ import {
   type AgentReleaseManifest,
   agentReleaseManifest,
   EdgefleetError,
+  parseMessage,
   type TrustedKey,
 } from '@edgefleet/protocol';
 
@@ -90,15 +91,12 @@ export async function verifyRelease(o: Omit<StageOptions, 'archivePath'>): Promi
   await verifyManifestSignature(o.manifestBytes, o.signature, o.trustedKeys).catch((cause: Error) => {
     throw new UpdateError('UPDATE_INVALID', `release signature: ${cause.message}`, { cause });
   });
-  let json: unknown;
+  let m: AgentReleaseManifest;
   try {
-    json = JSON.parse(new TextDecoder().decode(o.manifestBytes));
+    m = parseMessage(agentReleaseManifest, o.manifestBytes, 'release manifest');
   } catch (cause) {
-    throw new UpdateError('UPDATE_INVALID', 'release manifest is not JSON', { cause });
+    throw new UpdateError('UPDATE_INVALID', (cause as Error).message, { cause });
   }
-  const parsed = agentReleaseManifest.safeParse(json);
-  if (!parsed.success) throw new UpdateError('UPDATE_INVALID', `release manifest: ${parsed.error.message}`);
-  const m = parsed.data;
   const arch = o.arch ?? process.arch;
   if (m.arch !== arch)
     throw new UpdateError('UPDATE_REFUSED', `release is for ${m.arch}, this device is ${arch}`);

@@ -13,30 +13,27 @@ import { promisify } from 'node:util';
 import { generateSigningKey, publicKeyOf, type SigningKeyFile, signManifest } from '@edgefleet/bundle';
 import type { DesiredAgent, ReportedAgentUpdate } from '@edgefleet/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crashingRelease, releaseManifestFor } from '../../test/support/agent-release.ts';
 import { AgentUpdater } from '../src/agent-updater.ts';
 import { AgentError } from '../src/errors.ts';
 import { releaseState } from '../src/self-update.ts';
 import { quiet } from './fixtures.ts';
 
-const run = promisify(execFile);
+const _run = promisify(execFile);
 let dir: string;
 let key: SigningKeyFile;
 let archive: string;
 let archiveSha: string;
 let archiveSize: number;
+let manifest: Uint8Array;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ef-updater-'));
   key = await generateSigningKey();
-  // A release archive laid out as `edgefleet flash` lays it out.
-  const top = join(dir, 'src', 'edgefleet-agent-0.2.0-linux-x64');
-  await mkdir(join(top, 'release', 'bin'), { recursive: true });
-  await writeFile(join(top, 'release', 'bin', 'node'), '#!/bin/sh\n', { mode: 0o755 });
-  await writeFile(join(top, 'release', 'edgefleet.mjs'), '');
-  await writeFile(join(top, 'release', 'release.json'), JSON.stringify({ version: '0.2.0', arch: 'x64' }));
-  archive = join(dir, 'release.tar.gz');
-  await run('tar', ['-czf', archive, '-C', join(dir, 'src'), 'edgefleet-agent-0.2.0-linux-x64']);
+  // Staging only unpacks the archive and checks its layout: what its Node does is not run here.
+  archive = await crashingRelease(join(dir, 'src'), '0.2.0');
   const bytes = await readFile(archive);
+  manifest = releaseManifestFor(bytes, '0.2.0');
   archiveSha = createHash('sha256').update(bytes).digest('hex');
   archiveSize = bytes.byteLength;
 });
@@ -45,15 +42,6 @@ afterAll(async () => {
 });
 
 async function desired(overrides: Partial<{ sha256: string; signer: SigningKeyFile }> = {}) {
-  const manifest = new TextEncoder().encode(
-    JSON.stringify({
-      format: 'edgefleet-agent-release',
-      version: '0.2.0',
-      arch: 'x64',
-      sha256: archiveSha,
-      size_bytes: archiveSize,
-    }),
-  );
   const want: DesiredAgent = {
     version: '0.2.0',
     deploymentId: `agt_${Math.random().toString(36).slice(2)}`,

@@ -15,3 +15,5 @@ export declare function buildTfliteBinding(
   arch: string,
   options?: { quiet?: boolean; root?: string },
 ): { path: string; reason?: undefined } | { path?: undefined; reason: string };
+/** The machine an ELF file is built for, from its header ('other' when missing or not ELF). */
+export declare function elfMachine(path: string): 'x64' | 'arm64' | 'other';

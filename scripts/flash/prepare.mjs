@@ -80,7 +80,9 @@ __attribute__((visibility("hidden"), noreturn)) void __throw_bad_array_new_lengt
 }  // namespace std
 `;
 
-function elfMachine(path) {
+/** The machine an ELF file is built for, from its header ('other' when missing or not ELF). */
+export function elfMachine(path) {
+  if (!existsSync(path)) return 'other';
   const head = readFileSync(path).subarray(0, 20);
   if (head.length < 20 || head.readUInt32BE(0) !== 0x7f454c46) return 'other';
   const machine = head.readUInt16LE(18);

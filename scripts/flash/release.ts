@@ -13,7 +13,14 @@
 import { chmod, copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlashError } from './errors.ts';
-import { buildTfliteBinding, prepareRuntime, runtimeDir, runtimeReady, TFLITE_CC_DEPS } from './prepare.mjs';
+import {
+  buildTfliteBinding,
+  elfMachine,
+  prepareRuntime,
+  runtimeDir,
+  runtimeReady,
+  TFLITE_CC_DEPS,
+} from './prepare.mjs';
 
 export type Arch = 'arm64' | 'x64';
 
@@ -71,14 +78,6 @@ async function copyPackage(from: string, to: string, include?: string[]): Promis
   }
 }
 
-/** The machine an ELF file is built for (undefined when it is missing or not ELF). */
-async function elfArch(path: string): Promise<Arch | 'other' | undefined> {
-  const head = await readFile(path).catch(() => undefined);
-  if (!head || head.length < 20 || head.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  const machine = head.readUInt16LE(18);
-  return machine === 0x3e ? 'x64' : machine === 0xb7 ? 'arm64' : 'other';
-}
-
 /**
  * The TFLite backends (agent/src/runtime/tflite.ts): the agent resolves
  * `tfjs-tflite-node/package.json` and `require`s build/Release/node_tflite_binding.node by path
@@ -97,7 +96,7 @@ async function copyTflite(
   const from = join(root, 'node_modules/tfjs-tflite-node');
   const BINDING = 'build/Release/node_tflite_binding.node';
   let binding: string | undefined = join(from, BINDING);
-  if ((await elfArch(binding)) !== arch) {
+  if (elfMachine(binding) !== arch) {
     const built = buildTfliteBinding(arch, { quiet: true, root });
     if (!built.path) return { reason: built.reason };
     binding = built.path;

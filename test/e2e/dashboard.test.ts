@@ -3,7 +3,6 @@
  * and a device's charts update, start and pause a rollout, on desktop and phone-sized screens.
  * Screenshots of each page land in test-results/screenshots/.
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { generateSigningKey, publicKeyOf, signManifest } from '@edgefleet/bundle
 import { mlpModel } from '@edgefleet/converters';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { releaseManifestFor } from '../support/agent-release.ts';
 import { launchBrowser, newPage, screenshot } from '../support/browser.ts';
 import { type AgentProc, type HubProc, hubApi, spawnAgent, spawnHub } from '../support/processes.ts';
 import { requireService, waitFor } from '../support/services.ts';
@@ -100,15 +100,7 @@ describe.skipIf(!chromium.available)('dashboard', () => {
     const key = await generateSigningKey();
     await api('POST', '/keys', { name: 'releases', publicKey: publicKeyOf(key).publicKey });
     const archive = new TextEncoder().encode('an agent release archive');
-    const manifest = new TextEncoder().encode(
-      JSON.stringify({
-        format: 'edgefleet-agent-release',
-        version: '0.9.0',
-        arch: 'x64',
-        sha256: createHash('sha256').update(archive).digest('hex'),
-        size_bytes: archive.byteLength,
-      }),
-    );
+    const manifest = releaseManifestFor(archive, '0.9.0');
     const published = await fetch(`${hub.url}/api/v1/agent-releases/0.9.0/x64`, {
       method: 'PUT',
       headers: {

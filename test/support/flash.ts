@@ -10,6 +10,9 @@ import { convertModel, mlpModel, runOnnx } from '@edgefleet/converters';
 import { expect } from 'vitest';
 import { openTflite } from '../../converters/src/tflite/interpreter.ts';
 import { prepareRuntime } from '../../scripts/flash/prepare.mjs';
+
+export { elfMachine } from '../../scripts/flash/prepare.mjs';
+
 import { hubApi, runCli } from './processes.ts';
 import { projectRoot, requireServices, type ServiceCheck, waitFor } from './services.ts';
 
@@ -51,6 +54,17 @@ export async function fakeRoot(dir: string): Promise<string> {
   return dir;
 }
 
+/** The settings install.sh wrote to `root`'s /etc/edgefleet/agent.env, as environment variables. */
+export async function installedEnv(root: string): Promise<Record<string, string>> {
+  const text = await readFile(join(root, 'etc/edgefleet/agent.env'), 'utf8');
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+
 export interface Exec {
   code: number | null;
   stdout: string;
@@ -83,13 +97,6 @@ export function verifyUnit(root: string): Promise<Exec> {
     '-c',
     `mount -t tmpfs none /opt && mkdir /opt/edgefleet && mount --bind "${root}/opt/edgefleet" /opt/edgefleet && systemd-analyze verify "${unit}"`,
   ]);
-}
-
-/** The machine an ELF binary is for, from its header. */
-export async function elfMachine(path: string): Promise<'x64' | 'arm64' | 'other'> {
-  const head = (await readFile(path)).subarray(0, 20);
-  const machine = head.readUInt16LE(18);
-  return machine === 0x3e ? 'x64' : machine === 0xb7 ? 'arm64' : 'other';
 }
 
 export interface LoggedProc {

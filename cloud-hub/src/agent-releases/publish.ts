@@ -11,7 +11,7 @@ import {
   signatureFile,
   verifyManifestSignature,
 } from '@edgefleet/bundle';
-import { type AgentReleaseManifest, agentReleaseManifest } from '@edgefleet/protocol';
+import { type AgentReleaseManifest, agentReleaseManifest, formatPath } from '@edgefleet/protocol';
 import type { HubContext } from '../context.ts';
 import { HubError } from '../errors.ts';
 import type { AgentReleaseRecord } from '../store/agent-releases.ts';
@@ -76,7 +76,7 @@ function parseManifest(bytes: Uint8Array): AgentReleaseManifest {
 function firstIssue(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
   const issue = error.issues[0];
   if (!issue) return 'invalid';
-  return issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message;
+  return issue.path.length > 0 ? `${formatPath(issue.path)}: ${issue.message}` : issue.message;
 }
 
 /** The URL names the release the manifest describes, or the upload is refused. */

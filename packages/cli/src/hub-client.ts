@@ -1,6 +1,12 @@
 /** A small typed client for the hub API, used by the CLI commands. Errors become EdgefleetErrors. */
-import { API_PREFIX, type ApiErrorBody, EdgefleetError } from '@edgefleet/protocol';
-import { type CommandContext, UsageError } from './command.ts';
+import {
+  API_PREFIX,
+  type ApiErrorBody,
+  EdgefleetError,
+  parseTargetSelector,
+  type TargetSelector,
+} from '@edgefleet/protocol';
+import { type CommandContext, optionalString, UsageError } from './command.ts';
 
 export interface HubClient {
   baseUrl: string;
@@ -87,4 +93,15 @@ export function parseModelRef(text: string | undefined): { model: string; versio
   if (!text || at <= 0 || at === text.length - 1)
     throw new UsageError(`expected NAME@VERSION, got "${text ?? ''}"`);
   return { model: text.slice(0, at), version: text.slice(at + 1) };
+}
+
+/** The devices `--to all|tag:T|device:ID|profile:P` selects (required). */
+export function requireTarget(ctx: CommandContext): TargetSelector {
+  const text = optionalString(ctx, 'to');
+  if (!text) throw new UsageError('--to is required (all, tag:T, device:ID or profile:P)');
+  try {
+    return parseTargetSelector(text);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { generateSigningKey, publicKeyOf, sha256Hex, signManifest } from '@edgefleet/bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollDevice, startTestHub, type TestHub } from '../../../cloud-hub/test/helpers.ts';
+import { releaseManifestFor } from '../../../test/support/agent-release.ts';
 import { type CommandContext, UsageError } from '../src/command.ts';
 import { agentReleaseCommand, defaultManifestPath } from '../src/commands/agent-release.ts';
 
@@ -26,9 +27,7 @@ beforeAll(async () => {
   sha256 = await sha256Hex(bytes);
   const base = join(dir, 'edgefleet-agent-0.9.0-linux-x64');
   archive = `${base}.tar.gz`;
-  const manifest = new TextEncoder().encode(
-    `${JSON.stringify({ format: 'edgefleet-agent-release', version: '0.9.0', arch: 'x64', sha256, size_bytes: bytes.byteLength }, null, 2)}\n`,
-  );
+  const manifest = releaseManifestFor(bytes, '0.9.0');
   await writeFile(archive, bytes);
   await writeFile(`${base}.release-manifest.json`, manifest);
   await writeFile(`${base}.release-manifest.json.sig`, JSON.stringify(await signManifest(manifest, key)));

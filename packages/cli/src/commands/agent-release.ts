@@ -8,12 +8,11 @@ import { basename } from 'node:path';
 import {
   type AgentReleaseManifest,
   agentReleaseManifest,
-  parseTargetSelector,
+  parseMessage,
   type ReportedAgentUpdate,
-  type TargetSelector,
 } from '@edgefleet/protocol';
 import { type Command, type CommandContext, optionalString, UsageError } from '../command.ts';
-import { type HubClient, hubClient, hubOptions } from '../hub-client.ts';
+import { type HubClient, hubClient, hubOptions, requireTarget } from '../hub-client.ts';
 import { formatAge, formatBytes, formatTable } from '../table.ts';
 
 interface ReleaseView {
@@ -64,18 +63,11 @@ async function readCompanion(path: string, what: string): Promise<Buffer> {
 
 /** The manifest read locally first: version and arch name the URL, and a bad file fails here. */
 function parseManifestFile(path: string, bytes: Buffer): AgentReleaseManifest {
-  let json: unknown;
   try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new UsageError(`${path} is not JSON: expected the release manifest (${SIGN_HINT})`);
+    return parseMessage(agentReleaseManifest, bytes, 'release manifest');
+  } catch (error) {
+    throw new UsageError(`${path}: ${(error as Error).message} (${SIGN_HINT})`);
   }
-  const parsed = agentReleaseManifest.safeParse(json);
-  if (!parsed.success)
-    throw new UsageError(
-      `${path} is not a release manifest: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
-    );
-  return parsed.data;
 }
 
 async function publish(ctx: CommandContext, client: HubClient, archive: string | undefined): Promise<number> {
@@ -134,19 +126,9 @@ async function list(ctx: CommandContext, client: HubClient): Promise<number> {
   return 0;
 }
 
-function targetOption(ctx: CommandContext): TargetSelector {
-  const text = optionalString(ctx, 'to');
-  if (!text) throw new UsageError('--to is required (all, tag:T, device:ID or profile:P)');
-  try {
-    return parseTargetSelector(text);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
 async function deploy(ctx: CommandContext, client: HubClient, version: string | undefined): Promise<number> {
   if (!version) throw new UsageError('deploy needs the agent version');
-  const target = targetOption(ctx);
+  const target = requireTarget(ctx);
   const deployment = await client.request<DeploymentView>(
     'POST',
     `/agent-releases/${encodeURIComponent(version)}/deploy`,

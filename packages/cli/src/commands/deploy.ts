@@ -1,6 +1,5 @@
-import { parseTargetSelector } from '@edgefleet/protocol';
-import { type Command, optionalInt, optionalString, UsageError } from '../command.ts';
-import { hubClient, hubOptions, parseModelRef } from '../hub-client.ts';
+import { type Command, optionalInt, optionalString } from '../command.ts';
+import { hubClient, hubOptions, parseModelRef, requireTarget } from '../hub-client.ts';
 
 export const deployCommand: Command = {
   name: 'deploy',
@@ -18,14 +17,7 @@ export const deployCommand: Command = {
   },
   async run(ctx) {
     const { model, version } = parseModelRef(ctx.positionals[0]);
-    const to = optionalString(ctx, 'to');
-    if (!to) throw new UsageError('--to is required (all, tag:T, device:ID or profile:P)');
-    let target: ReturnType<typeof parseTargetSelector>;
-    try {
-      target = parseTargetSelector(to);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
+    const target = requireTarget(ctx);
     const threshold = optionalString(ctx, 'success-threshold');
     const body = {
       model,
